@@ -1,0 +1,46 @@
+"""Shared fixtures and the skip rules for markers (lean, gpu, ray, shared)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks" / "sygus"
+
+
+def _has_gpu() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {
+        "lean": None if shutil.which("lean") else "needs a Lean 4 toolchain (`lean` not on PATH)",
+        "gpu": None if _has_gpu() else "needs a CUDA GPU",
+        "ray": None if importlib.util.find_spec("ray") else "needs ray (pip install 'proofloop[ray]')",
+        "shared": None if SHARED_BENCHMARKS.is_dir() else f"needs {SHARED_BENCHMARKS}",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def shared_benchmarks() -> Path:
+    if not SHARED_BENCHMARKS.is_dir():
+        pytest.skip(f"needs {SHARED_BENCHMARKS}")
+    return SHARED_BENCHMARKS
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
