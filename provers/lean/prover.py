@@ -1,0 +1,321 @@
+"""LeanProver: Lean 4 theorems checked through a warm pool of leanprover-community REPLs."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from proofloop.errors import ProblemFormatError, ToolchainMissing
+from proofloop.types import CheckLimits, Problem, Split, Status, Verdict
+from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
+from provers.lean.guards import GUARDS_VERSION, check_candidate
+from provers.lean.lexer import LexError, normalize, tokenize
+from provers.lean.pool import HeaderError, Launcher, ReplPool
+from provers.lean.source import LeanTask, SourceError, parse_problem_file, parse_problem_text
+from provers.lean.toolchain import ENV_CONFIG, LeanConfig, Toolchain, discover
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[LeanTask, str], Outcome]
+PROMPT = "Complete the following Lean 4 code:\n\n```lean4\n"
+_FENCED = re.compile(r"^\s*```[\w-]*[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.S)
+
+
+class LeanProver:
+    """Lean 4 theorem proving: `.lean` problem files, whole-proof checks, tactic-mode sessions."""
+
+    name = "lean"
+    suffixes = (".lean",)
+
+    def __init__(self, config: LeanConfig | None = None):
+        self.config = config or LeanConfig.from_env()
+        self._lock = threading.RLock()
+        self._toolchain: Toolchain | None = None
+        self._missing: ToolchainMissing | None = None
+        self._pool: ReplPool | None = None
+        self._atexit = False
+
+    # -- configuration and toolchain -------------------------------------------------------
+
+    def configure(self, section: dict[str, Any] | LeanConfig) -> None:
+        """Apply a `[lean]` config table; checking processes started afterwards inherit it."""
+        config = section if isinstance(section, LeanConfig) else LeanConfig.from_section(dict(section))
+        with self._lock:
+            self.close()
+            self.config = config
+            self._toolchain = None
+            self._missing = None
+        os.environ[ENV_CONFIG] = config.to_json()
+
+    def toolchain(self) -> Toolchain:
+        """The discovered toolchain (cached); raises ToolchainMissing."""
+        with self._lock:
+            if self._toolchain is None and self._missing is None:
+                try:
+                    self._toolchain = discover(self.config)
+                except ToolchainMissing as e:
+                    self._missing = e
+            if self._missing is not None:
+                raise self._missing
+            assert self._toolchain is not None
+            return self._toolchain
+
+    def pool(self) -> ReplPool:
+        """The REPL pool of this process, created on first use."""
+        with self._lock:
+            if self._pool is None:
+                tc = self.toolchain()
+                launcher = Launcher(tuple(tc.argv), tc.env, self.config.memory_mb)
+                self._pool = self.make_pool(launcher)
+            return self._pool
+
+    def make_pool(self, launcher: Launcher) -> ReplPool:
+        """A pool with this prover's limits around any launcher (the REPL, or a stand-in)."""
+        with self._lock:
+            self.close()
+            cfg = self.config
+            self._pool = ReplPool(
+                launcher,
+                size=cfg.processes,
+                max_uses=cfg.max_uses,
+                max_restarts=cfg.max_restarts,
+                restart_backoff_s=cfg.restart_backoff_s,
+                header_cache=cfg.header_cache,
+            )
+            if not self._atexit:
+                atexit.register(self.close)
+                self._atexit = True
+            return self._pool
+
+    def version(self) -> str:
+        """Lean's version and the guard rules' version; without a toolchain, only the latter."""
+        try:
+            return f"{self.toolchain().version}; guards {GUARDS_VERSION}"
+        except ToolchainMissing:
+            return f"guards {GUARDS_VERSION}; no Lean toolchain"
+
+    def close(self) -> None:
+        """Stop every REPL process this prover started."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    # -- problems -------------------------------------------------------------------------
+
+    def load(self, path: Path) -> list[Problem]:
+        """Problems from a `.lean` file, a `.jsonl` file, or a directory of `.lean` files."""
+        path = Path(path)
+        if path.is_dir():
+            # Hidden folders hold build output and dependencies (.lake/packages/mathlib), not problems.
+            files = sorted(
+                f for f in path.rglob("*.lean") if not any(p.startswith(".") for p in f.relative_to(path).parts)
+            )
+            if not files:
+                raise ProblemFormatError(path, None, "no .lean files in this directory")
+            problems = [p for f in files for p in self._load_lean(f)]
+        elif path.suffix == ".jsonl":
+            problems = self._load_jsonl(path)
+        elif path.suffix == ".lean":
+            problems = self._load_lean(path)
+        else:
+            raise ProblemFormatError(path, None, "Lean problems are .lean or .jsonl files")
+        seen: dict[str, str] = {}
+        for p in problems:
+            if p.id in seen:
+                raise ProblemFormatError(path, None, f"problem id {p.id!r} occurs twice ({seen[p.id]} and {p.source})")
+            seen[p.id] = p.source
+        return problems
+
+    def _load_lean(self, path: Path) -> list[Problem]:
+        try:
+            text = path.read_text(encoding="utf-8")
+            tasks = parse_problem_file(text, stem=_identifier(path.stem))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ProblemFormatError(path, None, f"cannot read: {e}") from None
+        except SourceError as e:
+            raise ProblemFormatError(path, e.line, str(e)) from None
+        return [self._problem(t, id=t.name, source=str(path)) for t in tasks]
+
+    def _load_jsonl(self, path: Path) -> list[Problem]:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ProblemFormatError(path, None, f"cannot read: {e}") from None
+        problems = []
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                problems.append(self._from_row(row, str(path)))
+            except (json.JSONDecodeError, TypeError, KeyError, SourceError) as e:
+                raise ProblemFormatError(path, n, _row_error(e)) from None
+        return problems
+
+    def _from_row(self, row: dict[str, Any], source: str) -> Problem:
+        if row.get("prover", "lean") != "lean":
+            raise TypeError(f"prover is {row['prover']!r}, not 'lean'")
+        if "text" in row:
+            text = row["text"]
+        else:
+            header = row["header"]
+            text = header + ("" if not header or header.endswith("\n") else "\n") + row["statement"]
+        task = parse_problem_text(text, stem=_identifier(str(row.get("id", "problem"))))
+        reference = row.get("reference", row.get("proof"))
+        meta = dict(row.get("meta") or {})
+        problem = self._problem(
+            task,
+            id=str(row.get("id") or task.name),
+            source=row.get("source") or source,
+            split=row.get("split", Split.TRAIN.value),
+            reference=reference,
+        )
+        problem.meta.update({k: v for k, v in meta.items() if k not in problem.meta})
+        return problem
+
+    def from_text(
+        self, text: str, *, id: str, source: str = "", split: str = "train", reference: str | None = None
+    ) -> Problem:
+        """A Problem from its full text: a header, then one statement ending in `:=`."""
+        try:
+            task = parse_problem_text(text, stem=_identifier(id))
+        except SourceError as e:
+            raise ProblemFormatError(source or id, e.line, str(e)) from None
+        return self._problem(task, id=id, source=source, split=split, reference=reference)
+
+    def _problem(
+        self, task: LeanTask, *, id: str, source: str, split: str = "train", reference: str | None = None
+    ) -> Problem:
+        meta = {"header": task.header, "statement": task.statement, "theorem": task.name, "full_name": task.full_name}
+        return Problem(
+            id=id,
+            prover=self.name,
+            text=task.text,
+            source=source,
+            split=split,
+            reference=reference,
+            meta=meta,
+            data=task,
+        )
+
+    @staticmethod
+    def task(problem: Problem) -> LeanTask:
+        """The parsed task of a problem (parsed again from its text if it travelled without it)."""
+        if isinstance(problem.data, LeanTask):
+            return problem.data
+        try:
+            return parse_problem_text(problem.text, stem=_identifier(problem.id))
+        except SourceError as e:
+            raise ProblemFormatError(problem.source or problem.id, e.line, str(e)) from None
+
+    # -- models ---------------------------------------------------------------------------
+
+    def prompt(self, problem: Problem) -> str:
+        """The problem's code in an open lean4 block: the model continues after the `:=`."""
+        return PROMPT + problem.text
+
+    def extract(self, completion: str) -> str:
+        """The proof in a completion: up to the closing fence, or the body of a fenced block."""
+        m = _FENCED.match(completion)
+        text = m["body"] if m else completion.split("```", 1)[0]
+        return text.strip()
+
+    def canonical(self, candidate: str) -> str:
+        """Comments dropped and whitespace normalised, without a leading `:=`."""
+        try:
+            tokens = tokenize(candidate)
+        except LexError:
+            return " ".join(candidate.split())
+        if tokens and tokens[0].text == ":=":
+            candidate = candidate[tokens[0].end :]
+        return normalize(candidate)
+
+    # -- checking -------------------------------------------------------------------------
+
+    def check(
+        self, problem: Problem, candidate: str | bytes, limits: CheckLimits, *, runner: Runner | None = None
+    ) -> Verdict:
+        """Guards first (no toolchain needed), then the REPL, then optionally lean4checker.
+
+        `runner(task, proof)` elaborates a guarded proof; the default uses this prover's pool
+        (a tactic session passes one that uses the REPL it holds).
+        """
+        started = time.perf_counter()
+        task = self.task(problem)
+        if isinstance(candidate, bytes):
+            try:
+                candidate = candidate.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return self._verdict(Outcome(Status.REJECTED, "guard:encoding", f"not UTF-8: {e}"), started)
+        guard = check_candidate(candidate, task)
+        if not guard.ok:
+            return self._verdict(Outcome(Status.REJECTED, guard.reason, guard.message), started)
+        if runner is None:
+            pool = self.pool()
+
+            def runner(t: LeanTask, proof: str) -> Outcome:
+                return check_proof(pool, t, proof, limits.timeout_s, self.config.header_timeout_s)
+
+        try:
+            outcome = runner(task, guard.proof)
+        except HeaderError as e:
+            raise ProblemFormatError(
+                problem.source or problem.id, task.line, f"the header of {problem.id} does not elaborate: {e}"
+            ) from None
+        if outcome.status is Status.VERIFIED and self.config.lean4checker:
+            replay = replay_with_lean4checker(self.toolchain(), task, guard.proof, limits.timeout_s * 4)
+            if replay.status is not Status.VERIFIED:
+                outcome = replay
+        return self._verdict(outcome, started)
+
+    def warm(self, problems: Iterable[Problem]) -> int:
+        """Elaborate the headers of `problems` ahead of timed checks; returns how many."""
+        pool = self.pool()
+        done: set[tuple[str, str]] = set()
+        for problem in problems:
+            task = self.task(problem)
+            key = (task.imports, task.header_body)
+            if key in done:
+                continue
+            try:
+                pool.run(task.imports, lambda w, t=task: w.header_env(t.header_body, self.config.header_timeout_s))
+            except HeaderError as e:
+                raise ProblemFormatError(
+                    problem.source or problem.id, task.line, f"the header of {problem.id} does not elaborate: {e}"
+                ) from None
+            done.add(key)
+        return len(done)
+
+    def _verdict(self, outcome: Outcome, started: float) -> Verdict:
+        return Verdict(
+            status=outcome.status,
+            checker=self.name,
+            checker_version=self.version(),
+            seconds=round(time.perf_counter() - started, 6),
+            reason=outcome.reason,
+            message=outcome.message,
+            counterexample=outcome.evidence if outcome.status is Status.REJECTED else None,
+        )
+
+
+def _identifier(stem: str) -> str:
+    """A Lean-safe name fragment from a file stem or id (for naming `example`s)."""
+    name = re.sub(r"\W", "_", stem)
+    return name if name and not name[0].isdigit() else f"p_{name}"
+
+
+def _row_error(e: Exception) -> str:
+    if isinstance(e, KeyError):
+        return f"missing field {e.args[0]!r} (need `text`, or `header` and `statement`)"
+    if isinstance(e, json.JSONDecodeError):
+        return f"not JSON: {e.msg}"
+    return str(e)

@@ -1,0 +1,254 @@
+"""Finding the Lean toolchain and the REPL, and the `[lean]` configuration.
+
+Lean is found in one of two ways, in this order, and nowhere else:
+1. a Lake project (usually with Mathlib) given as `[lean] project` or $PROOFLOOP_LEAN_PROJECT,
+   with the REPL built in it (`lake build repl`, binary under `.lake/`); the environment the
+   REPL needs (LEAN_PATH, PATH) is read once from `lake env`;
+2. a `repl` executable on PATH (or `[lean] repl`), with `lean` on PATH, for core Lean only.
+Anything missing or broken raises ToolchainMissing with what was looked for and how to install.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from proofloop.errors import ConfigError, ToolchainMissing
+
+log = logging.getLogger(__name__)
+
+ENV_PROJECT = "PROOFLOOP_LEAN_PROJECT"
+ENV_REPL = "PROOFLOOP_LEAN_REPL"
+ENV_CONFIG = "PROOFLOOP_LEAN_CONFIG"
+INSTALL_HINT = (
+    "install elan (https://github.com/leanprover/elan), clone https://github.com/leanprover-community/repl "
+    "(or a Lake project that requires it) and run `lake build repl` there, then set [lean] project or "
+    f"${ENV_PROJECT} to that directory (see docs/lean.md)"
+)
+# Where `lake build` puts the REPL: in the REPL's own checkout, or in a project that requires it.
+REPL_BINARIES = (
+    ".lake/build/bin/repl",
+    ".lake/packages/REPL/.lake/build/bin/repl",
+    ".lake/packages/repl/.lake/build/bin/repl",
+)
+LEAN4CHECKER_BINARIES = (
+    ".lake/packages/lean4checker/.lake/build/bin/lean4checker",
+    ".lake/build/bin/lean4checker",
+)
+_PROBE_TIMEOUT_S = 60.0
+_LAKE_ENV_TIMEOUT_S = 300.0  # the first `lake env` in a fresh project may resolve dependencies
+
+
+class LeanConfig(BaseModel):
+    """The `[lean]` section of a run config."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    project: Path | None = Field(None, description="Lake project directory with the REPL built (`lake build repl`).")
+    repl: Path | None = Field(None, description="REPL binary; default: found under `project`, else `repl` on PATH.")
+    processes: int = Field(1, ge=1, description="REPL processes kept per checking process.")
+    max_uses: int = Field(200, ge=1, description="Checks one REPL process serves before it is replaced.")
+    memory_mb: int = Field(
+        16384, ge=0, description="Address-space cap (RLIMIT_AS) of each REPL process in MiB; 0 for none."
+    )
+    header_timeout_s: float = Field(600.0, gt=0, description="Time to elaborate a header (imports included).")
+    max_restarts: int = Field(3, ge=0, description="Restarts in a row after REPL crashes before giving up.")
+    restart_backoff_s: float = Field(1.0, ge=0, description="First wait before a restart; doubles each time.")
+    header_cache: int = Field(8, ge=1, description="Elaborated headers kept per REPL process.")
+    lean4checker: bool = Field(False, description="Replay every verified proof with lean4checker as well.")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "LeanConfig":
+        """The config this process was given: $PROOFLOOP_LEAN_PROJECT / $PROOFLOOP_LEAN_REPL, then
+        $PROOFLOOP_LEAN_CONFIG (a whole `[lean]` table as JSON, set by `LeanProver.configure` so
+        that checking processes started later see it), then `overrides`."""
+        values: dict[str, Any] = {}
+        if os.environ.get(ENV_PROJECT):
+            values["project"] = os.environ[ENV_PROJECT]
+        if os.environ.get(ENV_REPL):
+            values["repl"] = os.environ[ENV_REPL]
+        if os.environ.get(ENV_CONFIG):
+            try:
+                values.update(json.loads(os.environ[ENV_CONFIG]))
+            except (json.JSONDecodeError, TypeError):
+                raise ConfigError(f"${ENV_CONFIG} is not a JSON object: {os.environ[ENV_CONFIG][:80]!r}") from None
+        values.update(overrides)
+        return cls.from_section(values)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_defaults=True)
+
+    @classmethod
+    def from_section(cls, section: dict[str, Any]) -> "LeanConfig":
+        """Validate a `[lean]` table; a wrong key or value raises ConfigError naming it."""
+        if not isinstance(section, dict):
+            raise ConfigError(f"[lean] must be a table, got {type(section).__name__}")
+        try:
+            return cls.model_validate(section)
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "lean"
+            raise ConfigError(f"[lean] {key}: {err['msg']}") from None
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A working REPL and how to start it."""
+
+    repl: Path
+    lean: Path
+    lean_version: str  # e.g. "4.9.0"
+    env: dict[str, str] = field(repr=False)
+    project: Path | None = None
+    lean4checker: Path | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return [str(self.repl)]
+
+    @property
+    def version(self) -> str:
+        return f"lean {self.lean_version} (repl)"
+
+
+def discover(config: LeanConfig) -> Toolchain:
+    """Find and probe the toolchain `config` describes; raises ToolchainMissing."""
+    if config.project is not None:
+        return _from_project(Path(config.project).expanduser(), config)
+    return _from_path(config)
+
+
+def _from_project(project: Path, config: LeanConfig) -> Toolchain:
+    where = f"[lean] project / ${ENV_PROJECT} = {project}"
+    if not project.is_dir():
+        raise ToolchainMissing(f"Lean project not found: {where} is not a directory; {INSTALL_HINT}")
+    if not any((project / name).is_file() for name in ("lakefile.lean", "lakefile.toml")):
+        raise ToolchainMissing(f"{where} is not a Lake project (no lakefile.lean or lakefile.toml); {INSTALL_HINT}")
+    repl = _explicit(config.repl) or _first_file(project, REPL_BINARIES)
+    if repl is None:
+        looked = ", ".join(str(project / b) for b in REPL_BINARIES)
+        raise ToolchainMissing(
+            f"the Lean REPL is not built in {project} (looked for {looked}); run `lake build repl` there"
+        )
+    lake = shutil.which("lake") or _elan_bin("lake")
+    if lake is None:
+        raise ToolchainMissing(f"`lake` is not on PATH (needed to run the REPL in {project}); {INSTALL_HINT}")
+    env = _lake_env(Path(lake), project)
+    lean = shutil.which("lean", path=env.get("PATH")) or _elan_bin("lean")
+    if lean is None:
+        raise ToolchainMissing(f"`lean` is not on PATH inside `lake env` of {project}; {INSTALL_HINT}")
+    checker = _first_file(project, LEAN4CHECKER_BINARIES) or _which_path("lean4checker", env)
+    return _probed(repl, Path(lean), env, project, checker, config)
+
+
+def _from_path(config: LeanConfig) -> Toolchain:
+    repl = _explicit(config.repl) or _which_path("repl", os.environ)
+    lean = shutil.which("lean") or _elan_bin("lean")
+    if repl is None:
+        found = {tool: shutil.which(tool) or _elan_bin(tool) for tool in ("lean", "lake")}
+        seen = ", ".join(f"`{t}` on PATH: {p or 'absent'}" for t, p in found.items())
+        raise ToolchainMissing(
+            f"Lean REPL not found: looked for [lean] project / ${ENV_PROJECT} (unset), [lean] repl / ${ENV_REPL} "
+            f"(unset), `repl` on PATH (absent); {seen}; {INSTALL_HINT}"
+        )
+    if lean is None:
+        raise ToolchainMissing(f"the REPL {repl} needs `lean` on PATH, which is absent; {INSTALL_HINT}")
+    env = dict(os.environ)
+    checker = _which_path("lean4checker", env)
+    return _probed(repl, Path(lean), env, None, checker, config)
+
+
+def _probed(
+    repl: Path, lean: Path, env: dict[str, str], project: Path | None, checker: Path | None, config: LeanConfig
+) -> Toolchain:
+    if not os.access(repl, os.X_OK):
+        raise ToolchainMissing(f"the Lean REPL {repl} is not executable; rebuild it with `lake build repl`")
+    version = lean_version(lean, env)
+    if config.lean4checker and checker is None:
+        raise ToolchainMissing(
+            "[lean] lean4checker = true but lean4checker is not installed: add "
+            '`require lean4checker from git "https://github.com/leanprover/lean4checker"` to the project and '
+            "run `lake build lean4checker`, or put it on PATH"
+        )
+    # The REPL finds Lean's own library through `lean --print-prefix`, so `lean` must be on PATH.
+    path = env.get("PATH", "")
+    if str(lean.parent) not in path.split(os.pathsep):
+        env = {**env, "PATH": os.pathsep.join(p for p in (str(lean.parent), path) if p)}
+    log.info("Lean %s, REPL %s%s", version, repl, f", project {project}" if project else "")
+    return Toolchain(repl=repl, lean=lean, lean_version=version, env=env, project=project, lean4checker=checker)
+
+
+def lean_version(lean: Path, env: dict[str, str]) -> str:
+    """The version `lean --version` reports, e.g. "4.9.0"; a broken lean raises ToolchainMissing."""
+    try:
+        out = subprocess.run(
+            [str(lean), "--version"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, env=env, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ToolchainMissing(f"`{lean} --version` failed ({e}); {INSTALL_HINT}") from None
+    m = re.search(r"version (\S+?),?\s", out.stdout + " ")
+    if out.returncode != 0 or m is None:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise ToolchainMissing(f"`{lean} --version` is broken (exit {out.returncode}: {tail[0]}); {INSTALL_HINT}")
+    return m.group(1)
+
+
+_DUMP_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+def _lake_env(lake: Path, project: Path) -> dict[str, str]:
+    """The environment `lake env` sets up in `project` (LEAN_PATH, PATH, ...), read once."""
+    try:
+        out = subprocess.run(
+            [str(lake), "env", sys.executable, "-c", _DUMP_ENV],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=_LAKE_ENV_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ToolchainMissing(f"`lake env` failed in {project} ({e}); {INSTALL_HINT}") from None
+    if out.returncode != 0:
+        tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise ToolchainMissing(
+            f"`lake env` failed in {project} (exit {out.returncode}: {tail[0]}); run `lake build` there"
+        )
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise ToolchainMissing(f"`lake env` in {project} printed no environment; run `lake build` there") from None
+
+
+def _explicit(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ToolchainMissing(f"[lean] repl / ${ENV_REPL} = {path} does not exist; build it with `lake build repl`")
+    return path
+
+
+def _first_file(root: Path, candidates: tuple[str, ...]) -> Path | None:
+    return next((root / c for c in candidates if (root / c).is_file()), None)
+
+
+def _which_path(tool: str, env: dict[str, str] | os._Environ) -> Path | None:
+    found = shutil.which(tool, path=env.get("PATH"))
+    return Path(found) if found else None
+
+
+def _elan_bin(tool: str) -> str | None:
+    # elan installs into ~/.elan/bin, which a non-login shell may not have on PATH.
+    path = Path.home() / ".elan" / "bin" / tool
+    return str(path) if path.is_file() and os.access(path, os.X_OK) else None
