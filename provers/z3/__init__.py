@@ -1,0 +1,140 @@
+"""The Z3 prover: SyGuS-IF problems (function synthesis and loop invariants) checked by Z3.
+
+Problem files are SyGuS-IF (`.sl`, see sygus.py for the supported forms). Two comment
+conventions carry what the format itself cannot:
+
+    ;; reference: (define-fun max2 ((x Int) (y Int)) Int (ite (>= x y) x y))
+    ;; split: heldout
+
+`;; reference:` lines hold a reference solution, one define-fun per line (several lines for
+multi-function problems or helpers, joined in order); `;; split:` is `train` (the default) or
+`heldout`. Both are comments, so the file stays valid SyGuS-IF, and `prompt` strips them.
+
+A directory loads every `.sl` file under it, sorted; a problem's id is the file stem, or the
+path relative to the directory without the `.sl` suffix.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import z3
+
+from proofloop.errors import ProblemFormatError
+from proofloop.types import CheckLimits, Problem, Split, Verdict
+from provers.z3 import candidate as _candidate
+from provers.z3.sexpr import ParseError, collapse
+from provers.z3.sygus import SygusProblem, parse_problem
+
+_REFERENCE = re.compile(r"^[ \t]*;+[ \t]*reference:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+_SPLIT = re.compile(r"^[ \t]*;+[ \t]*split:[ \t]*(\S*)", re.MULTILINE)
+SPLITS = {s.value for s in Split}
+
+
+def reference_of(text: str) -> str | None:
+    """The reference solution written in `;; reference:` comment lines, if any."""
+    lines = [m.group(1) for m in _REFERENCE.finditer(text) if m.group(1)]
+    return "\n".join(lines) if lines else None
+
+
+def split_of(text: str, path: str | Path | None = None) -> str:
+    """The split named by a `;; split:` comment line (train when there is none)."""
+    m = _SPLIT.search(text)
+    if m is None:
+        return Split.TRAIN.value
+    if m.group(1) not in SPLITS:
+        line = text.count("\n", 0, m.start()) + 1
+        raise ProblemFormatError(path, line, f"split must be one of {', '.join(sorted(SPLITS))}, not {m.group(1)!r}")
+    return m.group(1)
+
+
+class Z3Prover:
+    """SyGuS-IF problems checked by Z3 (see the module docstring for the file conventions)."""
+
+    name = "z3"
+    suffixes = (".sl",)
+
+    def version(self) -> str:
+        """The Z3 version string, recorded in every verdict."""
+        return z3.get_version_string()
+
+    def load(self, path: Path) -> list[Problem]:
+        """One Problem for a .sl file; every .sl file under a directory, sorted."""
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*.sl") if p.is_file())
+            return [self._load_file(f, f.relative_to(path).with_suffix("").as_posix()) for f in files]
+        return [self._load_file(path, path.with_suffix("").name if path.suffix == ".sl" else path.name)]
+
+    def _load_file(self, path: Path, problem_id: str) -> Problem:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ProblemFormatError(path, None, f"not UTF-8 text (byte {e.start})") from None
+        except OSError as e:
+            raise ProblemFormatError(path, None, f"cannot read: {e.strerror or e}") from None
+        return self._problem(text, problem_id, str(path), split_of(text, path), reference_of(text), path)
+
+    def from_text(
+        self, text: str, *, id: str, source: str = "", split: str = "train", reference: str | None = None
+    ) -> Problem:
+        """Build a Problem from SyGuS-IF text; the reference defaults to the text's `;; reference:` lines."""
+        if split not in SPLITS:
+            raise ProblemFormatError(
+                source or id, None, f"split must be one of {', '.join(sorted(SPLITS))}, not {split!r}"
+            )
+        reference = reference if reference is not None else reference_of(text)
+        return self._problem(text, id, source, split, reference, source or id)
+
+    def _problem(self, text: str, problem_id: str, source: str, split: str, reference, path) -> Problem:
+        data = parse_problem(text, path)
+        meta = {"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]}
+        return Problem(
+            id=problem_id,
+            prover=self.name,
+            text=text,
+            source=source,
+            split=split,
+            reference=reference,
+            meta=meta,
+            data=data,
+        )
+
+    def prompt(self, problem: Problem) -> str:
+        """The problem without comments (so no reference or split), one command per line."""
+        try:
+            body = collapse(problem.text)
+        except ParseError as e:
+            raise ProblemFormatError(problem.source or problem.id, e.line, e.message) from None
+        return f"{body}\n; solution:\n"
+
+    def extract(self, completion: str) -> str:
+        """The consecutive (define-fun ...) forms at the start of a completion, or ""."""
+        return _candidate.extract(completion)
+
+    def check(self, problem: Problem, candidate: str | bytes, limits: CheckLimits | None = None) -> Verdict:
+        """Check an untrusted candidate; every outcome is a Verdict (see checker.py)."""
+        from provers.z3.checker import check
+
+        return check(problem, candidate, limits or CheckLimits())
+
+    def canonical(self, candidate: str | bytes) -> str:
+        """The dedup key: let-expanded, literals normalised, parameters renamed by position."""
+        return _candidate.canonical(candidate)
+
+    def sample(self, problem: Problem, n: int, rng: random.Random, max_size: int = 16) -> list[str]:
+        """`n` candidates from random size-bounded derivations of the problem's grammars."""
+        from provers.z3.sampler import sample
+
+        return sample(self.parsed(problem), n, rng, max_size=max_size)
+
+    def parsed(self, problem: Problem) -> SygusProblem:
+        """The parsed SyGuS problem behind `problem`."""
+        if isinstance(problem.data, SygusProblem):
+            return problem.data
+        return parse_problem(problem.text, problem.source or problem.id)
+
+
+__all__ = ["Z3Prover", "reference_of", "split_of"]

@@ -1,0 +1,550 @@
+"""Checking a candidate against a SyGuS problem with Z3.
+
+The problem side is trusted: it is printed once per problem (cached by text) as an SMT-LIB
+prelude in which every synth-fun is an uninterpreted function, and Z3 reads that prelude in
+a fresh `z3.Context` for every check. The candidate side is not: it is parsed, normalised
+and elaborated by this package (see candidate.py), checked for signature, scope, logic and
+grammar, and rebuilt with the Z3 API; its text never reaches a solver script. The candidate
+bodies then replace the uninterpreted functions (`z3.substitute_funs`, which keeps the
+problem's DAG shared) and Z3 decides `assumptions /\\ not (and constraints)`: unsat means
+verified. Invariant problems check initiation, consecution and safety one after another and
+report the first that fails.
+
+Rejection reasons: parse, too-large, too-deep, encoding, command, signature, scope, logic,
+grammar, counterexample. Unknown reasons: timeout (the limit passed or Z3 gave up on time),
+resource (Z3's memory limit), incomplete (Z3 answered unknown for another reason).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import z3
+from z3 import z3core
+
+from proofloop.errors import CheckerCrash, ProblemFormatError
+from proofloop.types import CheckLimits, Problem, Status, Verdict
+from provers.z3.build import to_z3, z3_sort
+from provers.z3.candidate import (
+    MAX_TERM_DEPTH,
+    MAX_TERM_NODES,
+    Definition,
+    Normalised,
+    Rejection,
+    normal_forms,
+)
+from provers.z3.grammar import Rules, compile_grammar, derivable
+from provers.z3.sexpr import symbol_text, to_text
+from provers.z3.sygus import SygusProblem, SynthFun, parse_problem
+from provers.z3.terms import (
+    ALL_OPS,
+    CALL,
+    RESERVED,
+    ElabError,
+    FunSig,
+    Scope,
+    Term,
+    elaborate,
+    instantiate,
+    parse_sort,
+    postorder,
+    substitute,
+    term_text,
+    var,
+)
+
+log = logging.getLogger(__name__)
+
+CONDITIONS = ("initiation", "consecution", "safety")
+MAX_VIOLATED = 5
+MAX_CALLS = 10
+
+
+@dataclass
+class Compiled:
+    """A problem prepared for checking: its SMT-LIB prelude, grammars and helper signatures."""
+
+    problem: SygusProblem
+    prelude: str
+    helpers: dict[str, FunSig]
+    rules: dict[str, Rules | None]
+    symbols: set[str]
+    _helper_terms: dict[str, Term] = field(default_factory=dict)
+
+    def helper_term(self, name: str) -> Term:
+        """The body of problem helper `name`, elaborated with its parameters as VAR i."""
+        if name not in self._helper_terms:
+            helper = self.problem.helper(name)
+            assert helper is not None
+            earlier = {h.name: self.helpers[h.name] for h in self.problem.helpers[: self.problem.helpers.index(helper)]}
+            scope = Scope(
+                theories=self.problem.theories,
+                logic=self.problem.logic,
+                locals={p: var(p, s, i) for i, (p, s) in enumerate(helper.params)},
+                functions=earlier,
+                variables=dict(self.problem.variables),
+            )
+            self._helper_terms[name] = elaborate(helper.body, scope)
+        return self._helper_terms[name]
+
+
+def prelude_text(problem: SygusProblem) -> str:
+    """The trusted SMT-LIB text of a problem, synth-funs declared as uninterpreted functions."""
+    lines = []
+    for f in problem.synth_funs:
+        lines.append(f"(declare-fun {symbol_text(f.name)} ({' '.join(f.param_sorts)}) {f.sort})")
+    for name, sort in problem.variables:
+        lines.append(f"(declare-const {symbol_text(name)} {sort})")
+    for h in problem.helpers:
+        params = " ".join(f"({symbol_text(p)} {s})" for p, s in h.params)
+        lines.append(f"(define-fun {symbol_text(h.name)} ({params}) {h.sort} {to_text(h.body, smtlib=True)})")
+    for c in problem.constraints + problem.assumptions:
+        lines.append(f"(assert {to_text(c.term, smtlib=True)})")
+    return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=128)
+def compile_text(text: str) -> Compiled:
+    """Parse and prepare a problem for checking (cached by the problem text)."""
+    problem = parse_problem(text)
+    helpers = {h.name: FunSig(h.name, h.param_sorts, h.sort) for h in problem.helpers}
+    rules = {
+        f.name: compile_grammar(f, helpers, problem.theories, problem.logic) if f.grammar else None
+        for f in problem.synth_funs
+    }
+    symbols = {n for n, _ in problem.variables} | set(helpers)
+    return Compiled(problem, prelude_text(problem), helpers, rules, symbols)
+
+
+def compiled_for(problem: Problem) -> Compiled:
+    """The compiled form of `problem`; a bad problem text raises an error naming the problem."""
+    try:
+        return compile_text(problem.text)
+    except ProblemFormatError as e:
+        raise type(e)(problem.source or problem.id, e.line, e.message) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The candidate side: everything up to and including the grammar check.
+
+
+def front_end(compiled: Compiled, candidate: str | bytes) -> dict[str, Term]:
+    """Check a candidate up to its grammar; returns each synth-fun's body, helpers inlined."""
+    definitions, forms = normal_forms(candidate)
+    problem = compiled.problem
+    seen: set[str] = set()
+    for d in definitions:
+        if d.name in seen:
+            raise Rejection("signature", f"{d.name} is defined twice")
+        seen.add(d.name)
+        names = [p for p, _ in d.params]
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise Rejection("signature", f"parameter {twice} of {d.name} is declared twice")
+    by_name = {d.name: d for d in definitions}
+    for f in problem.synth_funs:
+        if f.name not in by_name:
+            raise Rejection("signature", f"missing definition of {f.name}; expected {_signature_text(f)}")
+        _check_signature(f, by_name[f.name])
+    _check_helper_names(compiled, definitions)
+    terms = _elaborate_all(compiled, definitions, forms)
+    if len(definitions) == len(problem.synth_funs):
+        bodies = {f.name: terms[f.name] for f in problem.synth_funs}
+    else:
+        _check_used(problem, terms)
+        bodies = _inline(problem, definitions, terms)
+    for f in problem.synth_funs:
+        rules = compiled.rules[f.name]
+        if rules is not None:
+            _check_grammar(f, rules, bodies[f.name], by_name[f.name])
+    return bodies
+
+
+def _signature_text(f: SynthFun) -> str:
+    params = " ".join(f"({symbol_text(p)} {s})" for p, s in f.params)
+    return f"(define-fun {symbol_text(f.name)} ({params}) {f.sort} ...)"
+
+
+def _sort(datum, d: Definition) -> str:
+    try:
+        return parse_sort(datum)
+    except ElabError as e:
+        raise Rejection("signature", f"{d.name}: {e.message}") from None
+
+
+def _check_signature(f: SynthFun, d: Definition) -> None:
+    if len(d.params) != len(f.params):
+        raise Rejection(
+            "signature",
+            f"{f.name} takes {len(f.params)} parameters, the candidate has {len(d.params)}; expected {_signature_text(f)}",
+        )
+    for i, ((name, datum), (_, expected)) in enumerate(zip(d.params, f.params)):
+        if _sort(datum, d) != expected:
+            raise Rejection(
+                "signature", f"parameter {i + 1} ({name}) of {f.name} must be {expected}, not {to_text(datum)}"
+            )
+    if _sort(d.sort, d) != f.sort:
+        raise Rejection("signature", f"{f.name} must return {f.sort}, not {to_text(d.sort)}")
+
+
+def _check_helper_names(compiled: Compiled, definitions: list[Definition]) -> None:
+    synth = {f.name for f in compiled.problem.synth_funs}
+    params = {p: d.name for d in definitions for p, _ in d.params}
+    for d in definitions:
+        if d.name in synth:
+            continue
+        if d.name in ALL_OPS or d.name in RESERVED:
+            raise Rejection("scope", f"helper {d.name} shadows a builtin")
+        if d.name in compiled.symbols:
+            raise Rejection("scope", f"helper {d.name} shadows {d.name} of the problem")
+        if d.name in params:
+            raise Rejection("scope", f"helper {d.name} shadows a parameter of {params[d.name]}")
+
+
+class _Barred(Mapping):
+    """Names a definition may not use, with the reason; computed on lookup (candidates may be long)."""
+
+    def __init__(self, problem: SygusProblem, current: str, later: set[str]):
+        self.problem = problem
+        self.current = current
+        self.later = later
+
+    def __getitem__(self, name: str) -> str:
+        if name == self.current:
+            return f"recursive call to {name} is not allowed"
+        if self.problem.synth_fun(name) is not None:
+            return f"{self.current} may not call {name}, another function being synthesised"
+        if name in self.later:
+            return f"{name} is used before its definition"
+        helper = self.problem.helper(name)
+        if helper is not None and helper.uses_variables:
+            return f"{name} mentions the problem's declared variables, so a candidate may not call it"
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self[name]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _elaborate_all(
+    compiled: Compiled, definitions: list[Definition], forms: list[Normalised | None]
+) -> dict[str, Term]:
+    """Elaborate each definition in order; each sees the problem's helpers and the earlier ones."""
+    problem = compiled.problem
+    available = {h.name: compiled.helpers[h.name] for h in problem.helpers if not h.uses_variables}
+    variables = dict(problem.variables)
+    later = {d.name for d in definitions}
+    terms: dict[str, Term] = {}
+    for d, form in zip(definitions, forms):
+        later.discard(d.name)
+        names = list(form.names) if form is not None else [p for p, _ in d.params]
+        # Parameter nodes carry the name the candidate wrote, so messages read naturally.
+        locals_ = {n: var(p, _sort(s, d), i) for i, (n, (p, s)) in enumerate(zip(names, d.params))}
+        synth = problem.synth_fun(d.name)
+        has_grammar = compiled.rules.get(d.name) is not None if synth else all(compiled.rules.values())
+        scope = Scope(
+            theories=problem.theories,
+            logic=problem.logic,
+            locals=locals_,
+            functions=available,
+            variables=variables,
+            variables_allowed=False,
+            barred=_Barred(problem, d.name, later),  # type: ignore[arg-type]
+            linear="nonlinear" not in problem.theories and not has_grammar,
+            max_depth=MAX_TERM_DEPTH,
+            max_nodes=MAX_TERM_NODES,
+        )
+        try:
+            term = elaborate(form.body if form is not None else d.body, scope)
+        except ElabError as e:
+            raise Rejection(e.reason, f"{d.name}: {e.message}") from None
+        sort = _sort(d.sort, d)
+        if term.sort != sort:
+            raise Rejection("signature", f"the body of {d.name} is {term.sort}, but {d.name} is declared {sort}")
+        terms[d.name] = term
+        if synth is None:
+            available[d.name] = FunSig(d.name, tuple(_sort(s, d) for _, s in d.params), sort)
+    return terms
+
+
+def _calls(term: Term) -> set[str]:
+    return {node.op for node in postorder(term) if node.kind == CALL}
+
+
+def _check_used(problem: SygusProblem, terms: dict[str, Term]) -> None:
+    used: set[str] = set()
+    stack = [f.name for f in problem.synth_funs]
+    while stack:
+        name = stack.pop()
+        if name in used:
+            continue
+        used.add(name)
+        stack.extend(c for c in _calls(terms[name]) if c in terms)
+    extra = [n for n in terms if n not in used]
+    if extra:
+        raise Rejection(
+            "signature", f"extra definition {extra[0]} is not used by {', '.join(f.name for f in problem.synth_funs)}"
+        )
+
+
+def _inline(problem: SygusProblem, definitions: list[Definition], terms: dict[str, Term]) -> dict[str, Term]:
+    inlined: dict[str, Term] = {}
+    for d in definitions:
+
+        def mapping(node: Term, args: tuple[Term, ...]) -> Term | None:
+            if node.kind == CALL and node.op in inlined:
+                return instantiate(inlined[node.op], args)
+            return None
+
+        body = substitute(terms[d.name], mapping)
+        if len(postorder(body)) > MAX_TERM_NODES:
+            raise Rejection("too-large", f"{d.name} has more than {MAX_TERM_NODES} nodes once helpers are inlined")
+        if body.depth > MAX_TERM_DEPTH:
+            raise Rejection(
+                "too-deep", f"{d.name} is nested deeper than {MAX_TERM_DEPTH} levels once helpers are inlined"
+            )
+        inlined[d.name] = body
+    return {f.name: inlined[f.name] for f in problem.synth_funs}
+
+
+def _check_grammar(f: SynthFun, rules: Rules, body: Term, d: Definition) -> None:
+    ok, culprit = derivable(rules, body)
+    if ok:
+        return
+    names = [p for p, _ in d.params]
+    if culprit is not None:
+        shown = term_text(culprit, limit=60, param_names=names)
+        raise Rejection("grammar", f"{f.name}: {shown} is not generated by any nonterminal of the grammar")
+    raise Rejection("grammar", f"{f.name}: the body is not derivable from the start symbol {rules.start}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The semantic check.
+
+_memory_mb: int | None = None
+
+
+def _set_memory(mb: int) -> None:
+    global _memory_mb
+    if _memory_mb != mb:
+        z3.set_param("memory_max_size", int(mb))
+        _memory_mb = mb
+
+
+def _verdict(status: Status, start: float, reason: str = "", message: str = "", counterexample=None) -> Verdict:
+    return Verdict(
+        status=status,
+        checker="z3",
+        checker_version=z3.get_version_string(),
+        seconds=time.perf_counter() - start,
+        reason=reason,
+        message=message,
+        counterexample=counterexample,
+    )
+
+
+def check(problem: Problem, candidate: str | bytes, limits: CheckLimits | None = None) -> Verdict:
+    """Check an untrusted candidate against `problem`; every outcome is a Verdict."""
+    start = time.perf_counter()
+    limits = limits or CheckLimits()
+    compiled = compiled_for(problem)
+    try:
+        bodies = front_end(compiled, candidate)
+    except Rejection as r:
+        return _verdict(Status.REJECTED, start, r.reason, " ".join(r.message.split()))
+    return _Session(compiled, bodies, limits, start).run()
+
+
+class _Session:
+    """One semantic check in its own Z3 context."""
+
+    def __init__(self, compiled: Compiled, bodies: dict[str, Term], limits: CheckLimits, start: float):
+        self.compiled = compiled
+        self.problem = compiled.problem
+        self.bodies = bodies
+        self.limits = limits
+        self.start = start
+        self.deadline = start + limits.timeout_s
+        _set_memory(limits.memory_mb)
+        self.ctx = z3.Context()
+        self._helper_z3: dict[str, z3.ExprRef] = {}
+
+    def run(self) -> Verdict:
+        try:
+            parsed = z3.parse_smt2_string(self.compiled.prelude, ctx=self.ctx)
+        except z3.Z3Exception as e:
+            raise CheckerCrash(f"Z3 could not read the problem: {_z3_message(e)}") from None
+        n = len(self.problem.constraints)
+        self.constraints = [parsed[i] for i in range(n)]
+        self.assumptions = [parsed[i] for i in range(n, len(parsed))]
+        try:
+            self.subst = self._substitution()
+        except z3.Z3Exception as e:
+            return _verdict(Status.REJECTED, self.start, "logic", f"Z3 refused the candidate: {_z3_message(e)}")
+        for label, indices in self._groups():
+            verdict = self._check_group(label, indices)
+            if verdict is not None:
+                return verdict
+        return _verdict(Status.VERIFIED, self.start)
+
+    def _substitution(self) -> list[tuple[z3.FuncDeclRef, z3.ExprRef]]:
+        pairs = []
+        for f in self.problem.synth_funs:
+            sorts = [z3_sort(s, self.ctx) for s in f.param_sorts]
+            decl = z3.Function(f.name, *sorts, z3_sort(f.sort, self.ctx))
+            params = [z3.Var(i, s) for i, s in enumerate(sorts)]
+            pairs.append((decl, to_z3(self.bodies[f.name], self.ctx, params, self._call_helper)))
+        return pairs
+
+    def _call_helper(self, name: str, args: list[z3.ExprRef]) -> z3.ExprRef:
+        if name not in self._helper_z3:
+            helper = self.problem.helper(name)
+            sorts = [z3_sort(s, self.ctx) for s in helper.param_sorts]  # type: ignore[union-attr]
+            params = [z3.Var(i, s) for i, s in enumerate(sorts)]
+            self._helper_z3[name] = to_z3(self.compiled.helper_term(name), self.ctx, params, self._call_helper)
+        return z3.substitute_vars(self._helper_z3[name], *args) if args else self._helper_z3[name]
+
+    def _groups(self) -> list[tuple[str, list[int]]]:
+        constraints = self.problem.constraints
+        if self.problem.kind == "fun":
+            return [("", list(range(len(constraints))))]
+        groups = [(c, [i for i, k in enumerate(constraints) if k.label == c]) for c in CONDITIONS]
+        plain = [i for i, k in enumerate(constraints) if not k.label]
+        return [g for g in groups + [("", plain)] if g[1]]
+
+    def _apply(self, e: z3.ExprRef) -> z3.ExprRef:
+        return z3.substitute_funs(e, *self.subst) if self.subst else e
+
+    def _check_group(self, label: str, indices: list[int]) -> Verdict | None:
+        remaining = self.deadline - time.perf_counter()
+        if remaining <= 0:
+            return _verdict(
+                Status.UNKNOWN, self.start, "timeout", f"the time limit of {self.limits.timeout_s} s passed"
+            )
+        solver = z3.Solver(ctx=self.ctx)
+        solver.set("timeout", max(1, int(remaining * 1000)))
+        if self.assumptions:
+            solver.add(self._apply(_conjunction(self.assumptions, self.ctx)))
+        # One substitution over the whole conjunction: the problem DAG stays shared.
+        goal = self._apply(_conjunction([self.constraints[i] for i in indices], self.ctx))
+        solver.add(z3.Not(goal))
+        try:
+            result = solver.check()
+        except z3.Z3Exception as e:
+            if "memory" in _z3_message(e).lower():
+                return _verdict(
+                    Status.UNKNOWN, self.start, "resource", f"Z3 ran out of memory ({self.limits.memory_mb} MB)"
+                )
+            raise CheckerCrash(f"Z3 failed: {_z3_message(e)}") from None
+        if result == z3.unsat:
+            return None
+        if result == z3.sat:
+            model = solver.model()
+            if label:
+                return self._invariant_failure(label, model)
+            return self._counterexample(model, indices)
+        return self._unknown(solver.reason_unknown())
+
+    def _unknown(self, why: str) -> Verdict:
+        log.debug("z3 answered unknown after %.3f s: %s", time.perf_counter() - self.start, why)
+        low = why.lower()
+        if "memory" in low:
+            reason, message = "resource", f"Z3 ran out of memory ({self.limits.memory_mb} MB)"
+        elif "timeout" in low or "canceled" in low or time.perf_counter() >= self.deadline:
+            reason, message = "timeout", f"Z3 gave no answer within {self.limits.timeout_s} s"
+        else:
+            reason, message = "incomplete", f"Z3 answered unknown: {why}"
+        return _verdict(Status.UNKNOWN, self.start, reason, message)
+
+    def _value(self, model: z3.ModelRef, e: z3.ExprRef) -> str:
+        return model.eval(e, model_completion=True).sexpr()
+
+    def _values(self, model: z3.ModelRef, variables) -> dict[str, str]:
+        return {name: self._value(model, z3.Const(name, z3_sort(sort, self.ctx))) for name, sort in variables}
+
+    def _counterexample(self, model: z3.ModelRef, indices: list[int]) -> Verdict:
+        values = self._values(model, self.problem.variables)
+        violated = []
+        for i in indices:
+            if len(violated) >= MAX_VIOLATED:
+                break
+            if z3.is_false(model.eval(self._apply(self.constraints[i]), model_completion=True)):
+                text = self.problem.constraints[i].text
+                calls = self._calls(model, self.constraints[i])
+                violated.append({"constraint": text if len(text) <= 500 else text[:497] + "...", "calls": calls})
+        shown = ", ".join(f"{k} = {v}" for k, v in list(values.items())[:12])
+        message = f"counterexample: {shown}" if shown else "counterexample"
+        if violated:
+            first = violated[0]
+            calls = "; ".join(f"{k} = {v}" for k, v in list(first["calls"].items())[:4])
+            message += f"; violates {first['constraint'][:200]}" + (f" where {calls}" if calls else "")
+        return _verdict(
+            Status.REJECTED, self.start, "counterexample", message, {"values": values, "violated": violated}
+        )
+
+    def _calls(self, model: z3.ModelRef, constraint: z3.ExprRef) -> dict[str, str]:
+        names = {f.name: len(f.params) for f in self.problem.synth_funs}
+        calls: dict[str, str] = {}
+        seen: set[int] = set()
+        stack = [constraint]
+        while stack and len(seen) < 20_000 and len(calls) < MAX_CALLS:
+            e = stack.pop()
+            if e.get_id() in seen:
+                continue
+            seen.add(e.get_id())
+            if not z3.is_app(e):
+                continue
+            decl = e.decl()
+            if decl.kind() == z3.Z3_OP_UNINTERPRETED and names.get(decl.name()) == e.num_args():
+                args = [self._value(model, self._apply(a)) for a in e.children()]
+                key = f"({symbol_text(decl.name())} {' '.join(args)})" if args else symbol_text(decl.name())
+                calls[key] = self._value(model, self._apply(e))
+            stack.extend(reversed(e.children()))
+        return calls
+
+    def _invariant_failure(self, label: str, model: z3.ModelRef) -> Verdict:
+        state_vars = [v for inv in self.problem.invariants for v in inv.state]
+        primed_vars = [v for inv in self.problem.invariants for v in inv.primed]
+        state = self._values(model, state_vars)
+        next_state = self._values(model, primed_vars) if label == "consecution" else {}
+        inv = self.problem.invariants[0]
+        at = ", ".join(f"{k} = {v}" for k, v in list(state.items())[:12])
+        if label == "initiation":
+            message = f"initiation fails: {inv.pre} holds but {inv.inv} does not at {at}"
+        elif label == "consecution":
+            to = ", ".join(f"{k} = {v}" for k, v in list(next_state.items())[:12])
+            message = f"consecution fails: {inv.inv} holds at {at} but not after the transition to {to}"
+        else:
+            message = f"safety fails: {inv.inv} holds but {inv.post} does not at {at}"
+        counterexample = {"condition": label, "state": state, "next_state": next_state}
+        return _verdict(Status.REJECTED, self.start, "counterexample", message, counterexample)
+
+
+def _conjunction(terms: list[z3.ExprRef], ctx: z3.Context) -> z3.BoolRef:
+    # Through the C API: z3.And coerces each argument, which is slow for many constraints.
+    if len(terms) == 1:
+        return terms[0]
+    arr = (z3.Ast * len(terms))()
+    for i, t in enumerate(terms):
+        arr[i] = t.as_ast()
+    return z3.BoolRef(z3core.Z3_mk_and(ctx.ref(), len(terms), arr), ctx)
+
+
+def _z3_message(e: z3.Z3Exception) -> str:
+    value = e.value if hasattr(e, "value") else str(e)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return " ".join(str(value).split())[:300]
