@@ -1,0 +1,15 @@
+;; Clamp x to [lo, hi], assuming the range is not empty.
+;; split: heldout
+;; reference: (define-fun clamp ((x Int) (lo Int) (hi Int)) Int (ite (< x lo) lo (ite (> x hi) hi x)))
+(set-logic LIA)
+(synth-fun clamp ((x Int) (lo Int) (hi Int)) Int)
+(declare-var x Int)
+(declare-var lo Int)
+(declare-var hi Int)
+(assume (<= lo hi))
+(constraint (>= (clamp x lo hi) lo))
+(constraint (<= (clamp x lo hi) hi))
+(constraint (=> (and (<= lo x) (<= x hi)) (= (clamp x lo hi) x)))
+(constraint (=> (< x lo) (= (clamp x lo hi) lo)))
+(constraint (=> (> x hi) (= (clamp x lo hi) hi)))
+(check-synth)

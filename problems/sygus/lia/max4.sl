@@ -1,0 +1,15 @@
+;; The largest of four integers.
+;; split: heldout
+;; reference: (define-fun max4 ((a Int) (b Int) (c Int) (d Int)) Int (ite (>= a b) (ite (>= a c) (ite (>= a d) a d) (ite (>= c d) c d)) (ite (>= b c) (ite (>= b d) b d) (ite (>= c d) c d))))
+(set-logic LIA)
+(synth-fun max4 ((a Int) (b Int) (c Int) (d Int)) Int)
+(declare-var a Int)
+(declare-var b Int)
+(declare-var c Int)
+(declare-var d Int)
+(constraint (>= (max4 a b c d) a))
+(constraint (>= (max4 a b c d) b))
+(constraint (>= (max4 a b c d) c))
+(constraint (>= (max4 a b c d) d))
+(constraint (or (= a (max4 a b c d)) (= b (max4 a b c d)) (= c (max4 a b c d)) (= d (max4 a b c d))))
+(check-synth)

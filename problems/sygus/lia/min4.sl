@@ -1,0 +1,15 @@
+;; The smallest of four integers.
+;; split: train
+;; reference: (define-fun min4 ((p Int) (q Int) (r Int) (s Int)) Int (ite (<= p q) (ite (<= p r) (ite (<= p s) p s) (ite (<= r s) r s)) (ite (<= q r) (ite (<= q s) q s) (ite (<= r s) r s))))
+(set-logic LIA)
+(synth-fun min4 ((p Int) (q Int) (r Int) (s Int)) Int)
+(declare-var p Int)
+(declare-var q Int)
+(declare-var r Int)
+(declare-var s Int)
+(constraint (<= (min4 p q r s) p))
+(constraint (<= (min4 p q r s) q))
+(constraint (<= (min4 p q r s) r))
+(constraint (<= (min4 p q r s) s))
+(constraint (or (= p (min4 p q r s)) (= q (min4 p q r s)) (= r (min4 p q r s)) (= s (min4 p q r s))))
+(check-synth)

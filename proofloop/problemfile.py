@@ -1,0 +1,235 @@
+"""Problem files: the JSONL problem format (any prover) and the one loader the engine calls.
+
+A JSONL problem file holds one problem per line (schema in docs/problems.md):
+
+    {"id": "lia/max2", "prover": "z3", "text": "(set-logic LIA)\\n...", "split": "train",
+     "reference": "(define-fun ...)", "source": "problems/sygus/lia/max2.sl", "meta": {}}
+
+`text` is the whole problem exactly as the checker reads it, so a row can be re-checked
+anywhere; the prover named in `prover` parses it (`Prover.from_text`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from proofloop.errors import ProblemFormatError, ProofloopError
+from proofloop.prover import get_prover, prover_for_path, prover_names
+from proofloop.types import Problem
+
+log = logging.getLogger(__name__)
+
+JSONL_SUFFIX = ".jsonl"
+
+
+class ProblemRow(BaseModel):
+    """One line of a JSONL problem file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, description="unique within the file; used in reports and datasets")
+    prover: str = Field(min_length=1, description="the prover that reads `text`, e.g. 'z3' or 'lean'")
+    text: str = Field(min_length=1, description="the full problem exactly as the checker sees it")
+    split: Literal["train", "heldout"] = "train"
+    reference: str | None = Field(default=None, description="a known solution, if any")
+    source: str = Field(default="", description="where the problem came from")
+    meta: dict[str, Any] = Field(default_factory=dict, description="free-form, JSON-serialisable")
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> ProblemRow:
+        """The row that stores `problem` (its parsed `data` is not stored)."""
+        return cls(
+            id=problem.id,
+            prover=problem.prover,
+            text=problem.text,
+            split=problem.split,
+            reference=problem.reference,
+            source=problem.source,
+            meta=dict(problem.meta),
+        )
+
+
+def _describe(error: ValidationError) -> str:
+    """A one-line account of the first validation error (and how many more there are)."""
+    errors = error.errors(include_url=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"]
+    if first["type"] == "json_invalid":
+        message = f"not valid JSON ({first.get('ctx', {}).get('error', message)})"
+    elif first["type"] == "model_type":
+        message = "expected a JSON object with the fields id, prover, text"
+    elif first["type"] == "extra_forbidden":
+        message = f"unknown field (allowed: {', '.join(ProblemRow.model_fields)})"
+    text = f"{where}: {message}" if where else message
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more problem(s) on this line)"
+    return text
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, ProblemRow]]:
+    """(line number, row) for every non-blank line; a bad line raises ProblemFormatError."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ProblemFormatError(path, None, f"cannot read: {exc.strerror or exc}") from exc
+    # Split on "\n" only: str.splitlines would also split inside strings at U+2028 and friends.
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProblemFormatError(path, number, f"not UTF-8 (byte {exc.start + 1} of the line)") from exc
+        try:
+            yield number, ProblemRow.model_validate_json(line)
+        except ValidationError as exc:
+            raise ProblemFormatError(path, number, _describe(exc)) from exc
+
+
+def _to_problem(path: Path, number: int, row: ProblemRow) -> Problem:
+    try:
+        prover = get_prover(row.prover)
+    except ProofloopError as exc:
+        raise ProblemFormatError(path, number, f"prover: {exc}") from exc
+    try:
+        problem = prover.from_text(row.text, id=row.id, source=row.source, split=row.split, reference=row.reference)
+    except ProblemFormatError as exc:
+        inner = f" (line {exc.line} of its text)" if exc.line is not None else ""
+        raise ProblemFormatError(path, number, f"problem {row.id!r}{inner}: {exc.message}") from exc
+    if row.meta:
+        problem = dataclasses.replace(problem, meta={**problem.meta, **row.meta})
+    return problem
+
+
+def load_jsonl(path: Path) -> list[Problem]:
+    """Read a JSONL problem file; every text is parsed by the prover its row names."""
+    path = Path(path)
+    problems: list[Problem] = []
+    first_line: dict[str, int] = {}
+    for number, row in _read_rows(path):
+        if row.id in first_line:
+            raise ProblemFormatError(path, number, f"id {row.id!r} already used on line {first_line[row.id]}")
+        first_line[row.id] = number
+        problems.append(_to_problem(path, number, row))
+    log.debug("loaded %d problems from %s", len(problems), path)
+    return problems
+
+
+def write_jsonl(problems: Iterable[Problem], path: Path) -> None:
+    """Write problems as a JSONL problem file (atomically: readers never see half a file)."""
+    path = Path(path)
+    seen: set[str] = set()
+    lines = []
+    for problem in problems:
+        if problem.id in seen:
+            raise ProofloopError(f"{path}: two problems share the id {problem.id!r}")
+        seen.add(problem.id)
+        try:
+            row = ProblemRow.from_problem(problem)
+        except ValidationError as exc:
+            raise ProofloopError(f"{path}: problem {problem.id!r}: {_describe(exc)}") from exc
+        try:
+            lines.append(json.dumps(row.model_dump(mode="json"), ensure_ascii=False).encode("utf-8") + b"\n")
+        except (TypeError, ValueError) as exc:
+            raise ProofloopError(f"{path}: problem {problem.id!r}: meta is not JSON-serialisable ({exc})") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.writelines(lines)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def prover_of_jsonl(path: Path) -> str:
+    """The prover of a JSONL problem file; an error if it is empty or mixes provers."""
+    path = Path(path)
+    prover, first = None, None
+    for number, row in _read_rows(path):
+        if prover is None:
+            prover, first = row.prover, number
+        elif row.prover != prover:
+            raise ProblemFormatError(
+                path, number, f"prover {row.prover!r} differs from {prover!r} on line {first}; one prover per file"
+            )
+    if prover is None:
+        raise ProblemFormatError(path, None, "no problems in file")
+    return prover
+
+
+def _visible_files(directory: Path) -> list[Path]:
+    """Files under `directory`, skipping hidden files and folders (.git, editor swap files)."""
+    return sorted(
+        p for p in directory.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
+def _load_directory(directory: Path, prover: str | None) -> list[Problem]:
+    files = _visible_files(directory)
+    problems: list[Problem] = []
+    for path in files:
+        if path.suffix == JSONL_SUFFIX:
+            problems.extend(load_jsonl(path))
+    suffixes = {path.suffix for path in files} - {JSONL_SUFFIX}
+    for name in [prover] if prover else prover_names():
+        plugin = get_prover(name)
+        if suffixes & set(plugin.suffixes):
+            problems.extend(plugin.load(directory))
+    if not problems:
+        found = ", ".join(sorted(suffixes)) or "none"
+        raise ProblemFormatError(directory, None, f"no problem files found (file types here: {found})")
+    return problems
+
+
+def load_problems(path: Path, prover: str | None = None) -> list[Problem]:
+    """Load problems from a JSONL file, a prover's file, or a directory holding either.
+
+    `prover` restricts loading to that prover (and refuses JSONL rows for another one).
+    Ids must be unique across everything loaded.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ProblemFormatError(path, None, "no such file or directory")
+    if path.is_dir():
+        problems = _load_directory(path, prover)
+    elif path.suffix == JSONL_SUFFIX:
+        problems = load_jsonl(path)
+    else:
+        problems = (get_prover(prover) if prover else prover_for_path(path)).load(path)
+    owners: dict[str, Problem] = {}
+    for problem in problems:
+        if prover is not None and problem.prover != prover:
+            raise ProblemFormatError(path, None, f"problem {problem.id!r} is for prover {problem.prover!r}, not {prover!r}")
+        if problem.id in owners:
+            sources = sorted({owners[problem.id].source, problem.source} - {""})
+            where = f" (in {' and '.join(sources)})" if sources else ""
+            raise ProblemFormatError(path, None, f"problem id {problem.id!r} is used twice{where}")
+        owners[problem.id] = problem
+    if not problems:
+        raise ProblemFormatError(path, None, "no problems found")
+    return problems
+
+
+def bundled_problems_dir() -> Path:
+    """The SyGuS problems that ship with the source tree (problems/sygus)."""
+    import proofloop
+
+    path = Path(proofloop.__file__).resolve().parents[1] / "problems" / "sygus"
+    if not path.is_dir():
+        raise ProofloopError(
+            f"bundled problems not found at {path}: they ship with a source checkout "
+            "(git clone, then pip install -e .), not with a wheel; pass a problem path instead"
+        )
+    return path
