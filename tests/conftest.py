@@ -44,3 +44,18 @@ def shared_benchmarks() -> Path:
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny-model tests on one torch thread.
+
+    Tiny matmuls gain nothing from a second thread, and on a busy machine two spinning threads
+    per process stall each other (10x slower steps were seen).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

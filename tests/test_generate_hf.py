@@ -23,14 +23,7 @@ CORPUS = [
 PROMPTS = ["(synth-fun f ((x Int)) Int", "(define-fun max2 ((x Int) (y Int)) Int (ite (>= x y) x y)) ;", "x"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny matmuls gain nothing from a second thread, and on a busy machine two spinning
-    # threads per process stall each other (10x slower steps were seen).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
