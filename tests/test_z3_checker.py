@@ -292,6 +292,9 @@ def test_a_helper_that_reads_declared_variables_cannot_be_called():
         ("(define-fun max2 ((a Int) (b Int)) Int " + "(+ 1 " * 100_000 + "a" + ")" * 100_001, "too-deep"),
         ("(" * 100_000 + ")" * 100_000, "too-deep"),
         ("(define-fun max2 ((a Int) (b Int)) Int ; no end\n", "parse"),
+        ("(define-fun max2 ((a Int) (b Int)) Int (+ a ()))", "parse"),
+        ("(define-fun max2 ((a Int) (b Int)) Int ())", "parse"),
+        ("(define-fun max2 ((a Int) (b Int)) Int (let ((c ())) c))", "parse"),
     ],
 )
 def test_hostile_candidates(candidate, reason):
@@ -331,7 +334,7 @@ def test_arbitrary_candidates_get_a_verdict(candidate):
     assert verdict.reason and "\n" not in verdict.message
 
 
-_pieces = st.sampled_from(["a", "b", "x", "0", "1", "-1", "(- 2)", "true", "#x1", "max2", "q", "let", "(>= a b)"])
+_pieces = st.sampled_from(["a", "b", "x", "0", "1", "-1", "(- 2)", "true", "#x1", "max2", "q", "let", "(>= a b)", "()"])
 _terms = st.recursive(
     _pieces,
     lambda inner: (

@@ -175,7 +175,10 @@ def _expand(datum: SExpr, params: dict[str, Symbol]) -> SExpr:
                         item = params[item]
                 values.append(item)
                 continue
-            head = item[0] if item else None
+            if not item:
+                # `()` is no term; leave it to the checker to reject as written.
+                raise _Unsafe
+            head = item[0]
             if isinstance(head, Symbol) and ((env and head in env) or head in params or head in _BINDERS):
                 raise _Unsafe
             if head == "let" and isinstance(head, Symbol):
