@@ -1,0 +1,305 @@
+"""The one config object of `proofloop run`: every knob, its default and its help text.
+
+A run's config comes from the embedded defaults, then a TOML or YAML file, then
+`section.key=value` overrides; the resolved config is saved in the run directory and read
+back on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from proofloop.errors import ConfigError
+from proofloop.generate.config import GeneratorConfig
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+
+
+class RunSection(_Section):
+    out_dir: Path = Field(Path("runs"), description="Directory that holds run directories.")
+    name: str | None = Field(None, description="Run directory name under out_dir (default: <timestamp>-<shortid>).")
+    seed: int = Field(0, description="Seed for sampling, selection and training.")
+    torch_threads: int | None = Field(
+        1,
+        ge=1,
+        description="CPU threads torch uses in this process (unset: torch's default). One is fastest for the "
+        "tiny model, whose matrices are too small to split, and leaves the other cores to other work.",
+    )
+
+
+class ProblemsSection(_Section):
+    path: Path | None = Field(None, description="Problem file or directory (default: the bundled problems/sygus).")
+    prover: str = Field("z3", description="Prover that loads and checks the problems.")
+    train_limit: int | None = Field(
+        160, ge=1, description="Use at most this many train problems (a seeded choice; unset: all)."
+    )
+    heldout_limit: int | None = Field(None, ge=1, description="Use at most this many held-out problems.")
+    probe_size: int = Field(16, ge=0, description="Size of the fixed probe set of earlier-solved problems.")
+
+
+class SamplingSection(_Section):
+    n: int = Field(8, ge=1, description="Samples per train problem per round.")
+    temperature: float = Field(1.0, ge=0.0, description="Sampling temperature for train problems.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_new_tokens: int = Field(48, ge=1, description="Most tokens per completion.")
+    eval_n: int = Field(8, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
+    eval_temperature: float = Field(0.6, ge=0.0, description="Sampling temperature when evaluating.")
+    k: int = Field(8, ge=1, description="k of the reported pass@k (at most eval_n).")
+    retry_with_counterexample: bool = Field(
+        False, description="Retry each failed train problem once with a counterexample in the prompt."
+    )
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> "SamplingSection":
+        if self.k > self.eval_n:
+            raise ValueError(f"k: must be <= eval_n ({self.eval_n}) (got {self.k})")
+        return self
+
+
+class CheckerSection(_Section):
+    timeout_s: float = Field(10.0, gt=0.0, description="Per-check time limit in seconds.")
+    memory_mb: int = Field(2048, ge=64, description="Per-check memory limit in MiB.")
+    workers: int | None = Field(None, ge=1, description="Parallel checks (default: the CPU count).")
+    executor: Literal["local", "ray"] = Field("local", description="Where checks run.")
+
+
+class SelectSection(_Section):
+    per_problem_cap: int = Field(4, ge=1, description="Most solutions per problem in a round's training set.")
+    seed_fraction: float = Field(
+        0.5, ge=0.0, le=1.0, description="Fraction of train problems whose reference solution is mixed in."
+    )
+    dedup: bool = Field(True, description="Deduplicate solutions by canonical form per problem.")
+
+
+class TrainSection(_Section):
+    base_size: Literal["tiny", "small"] = Field(
+        "tiny", description="Size preset of the from-scratch base model (used when generator.model is unset)."
+    )
+    from_: Literal["base", "continue"] = Field(
+        "base", alias="from", description="Fine-tune from the base model each round, or continue the policy."
+    )
+    epochs: float = Field(20.0, gt=0.0, description="Passes over the round's training set (capped by max_steps).")
+    lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay).")
+    batch_size: int = Field(8, ge=1, description="Sequences per optimizer step.")
+    max_seq_len: int = Field(256, ge=8, description="Prompt + candidate tokens kept per example.")
+    max_steps: int | None = Field(200, ge=1, description="Stop after this many steps (unset: by epochs alone).")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
+
+
+class LoopSection(_Section):
+    rounds: int = Field(3, ge=0, description="Model rounds after round 0.")
+    gate_tolerance: float = Field(
+        0.0, ge=0.0, description="Largest allowed drop of held-out pass@k vs the best kept round."
+    )
+    forgetting_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Largest allowed probe forgetting rate.")
+
+
+def _default_generator() -> GeneratorConfig:
+    return GeneratorConfig(backend="hf")
+
+
+class RunConfig(_Section):
+    """Everything `proofloop run` needs."""
+
+    run: RunSection = Field(default_factory=RunSection, description="Run directory and seed.")
+    problems: ProblemsSection = Field(default_factory=ProblemsSection, description="Which problems.")
+    generator: GeneratorConfig = Field(
+        default_factory=_default_generator,
+        description="The policy model (hf with model unset: a tiny model created in RUN_DIR/base_model).",
+    )
+    round0: Literal["grammar", "model"] = Field("grammar", description="Round 0 policy: grammar sampler or model.")
+    sampling: SamplingSection = Field(default_factory=SamplingSection, description="Sampling.")
+    checker: CheckerSection = Field(default_factory=CheckerSection, description="Checking.")
+    select: SelectSection = Field(default_factory=SelectSection, description="Dataset building.")
+    train: TrainSection = Field(default_factory=TrainSection, description="Fine-tuning.")
+    loop: LoopSection = Field(default_factory=LoopSection, description="Rounds and gates.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data, with the same keys a config file uses."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def run_dir(self) -> Path:
+        if self.run.name is None:
+            raise ConfigError("config: run.name is unset (call load_config to resolve it)")
+        return self.run.out_dir / self.run.name
+
+
+# Keys that may differ when resuming: they change how fast a run goes, or how long, not what it
+# has already recorded.
+RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "checker.executor", "run.out_dir", "run.torch_threads"})
+
+
+def default_run_name() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def load_config(path: Path | None, overrides: list[str]) -> RunConfig:
+    """Defaults, then the TOML/YAML file at `path`, then `section.key=value` overrides."""
+    data = read_config_file(path) if path is not None else {}
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+    cfg = validate_config(data)
+    if cfg.run.name is None:
+        cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"name": default_run_name()})})
+    return cfg
+
+
+def load_resumed_config(saved: dict[str, Any], overrides: list[str]) -> RunConfig:
+    """A run's saved config with overrides; refuses overrides that would change recorded results."""
+    data = json.loads(json.dumps(saved))
+    base = validate_config(saved).to_dict()
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value)
+    cfg = validate_config(data)
+    new = cfg.to_dict()
+    for key in _dotted_keys(new):
+        if key not in RESUMABLE_KEYS and _get_dotted(new, key) != _get_dotted(base, key):
+            raise ConfigError(
+                f"config: {key}={_get_dotted(new, key)!r} conflicts with the resumed run's "
+                f"{key}={_get_dotted(base, key)!r}; only {', '.join(sorted(RESUMABLE_KEYS))} may change on resume"
+            )
+    return cfg
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML or YAML config file into a dict (ConfigError naming the file if it can't)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config: {path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(path.read_text())
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(path.read_text()) or {}
+        elif suffix == ".json":
+            data = json.loads(path.read_text())
+        else:
+            raise ConfigError(f"config: {path}: unknown config type {suffix!r}; use .toml, .yaml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config: {path}: {e}") from None
+    except Exception as e:  # yaml.YAMLError; yaml is imported lazily
+        if type(e).__module__.startswith("yaml"):
+            raise ConfigError(f"config: {path}: {' '.join(str(e).split())}") from None
+        raise
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {path}: expected a table of sections, got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Split `section.key=value`; the value is a TOML/JSON literal if it parses as one, else a string."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"config: override {item!r} must look like section.key=value")
+    raw = raw.strip()
+    try:
+        return key, tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def validate_config(data: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig, turning pydantic's errors into one ConfigError line."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e)) from None
+
+
+def _one_line(e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    key = ".".join(loc) or "config"
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "extra_forbidden":
+        return f"config: unknown key {key!r}; allowed: {', '.join(_allowed_keys(loc[:-1]))}"
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in bounds:
+        op = bounds[kind]
+        limit = next(iter(ctx.values()))
+        return f"config: {key}: must be {op} {limit} (got {got!r})"
+    if kind == "literal_error":
+        return f"config: {key}: must be one of {ctx.get('expected')} (got {got!r})"
+    if kind == "value_error":
+        msg = err["msg"].removeprefix("Value error, ")
+        # A section validator names its field first ("k: must be ..."), so the key is whole.
+        field, sep, rest = msg.partition(": ")
+        if sep and field.isidentifier():
+            key, msg = f"{key}.{field}", rest
+        return f"config: {key}: {msg}"
+    if kind == "model_type" or kind == "dict_type":
+        return f"config: {key}: must be a table of keys (got {got!r})"
+    return f"config: {key}: {err['msg'].lower()} (got {got!r})"
+
+
+def _allowed_keys(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = _field_named(model, part)
+        ann = getattr(field, "annotation", None) if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _field_named(model: type[BaseModel], key: str):
+    for name, f in model.model_fields.items():
+        if key in (name, f.alias):
+            return f
+    return None
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"config: {key}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _get_dotted(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _dotted_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in data.items():
+        full = f"{prefix}{k}"
+        keys.extend(_dotted_keys(v, full + ".") if isinstance(v, dict) and v else [full])
+    return keys
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (the affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1

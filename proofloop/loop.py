@@ -1,0 +1,628 @@
+"""Expert iteration, one round at a time: sample -> check -> select -> train -> evaluate -> gate.
+
+`run_round` is the whole round, read top to bottom; every step below it is small and
+idempotent given the store's state, so a run killed at any moment resumes where it stopped:
+samples already stored are not drawn again, verdicts already stored are not checked again, a
+finished checkpoint is not trained again, and a round's metrics are written once, when the
+round ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate_config
+from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
+from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_generator
+from proofloop.generate.base import Completion
+from proofloop.metrics import distinct_n, forgetting_rate, mean_pass_at_k, mean_token_entropy, nll_per_token
+from proofloop.metrics import unique_per_solved as unique_per_solved_metric
+from proofloop.prover import Prover, get_prover
+from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
+from proofloop.store import AttemptRow, DatasetRow, Store
+from proofloop.train import TrainResult, TrainSettings, load_result, train_sft
+from proofloop.types import CheckLimits, Problem, Status, Verdict, sha256
+
+log = logging.getLogger(__name__)
+
+# Verdicts of one check batch are stored in one transaction; smaller batches lose less work
+# to a kill, larger ones keep the process pool busier.
+CHECK_BATCH = 128
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What samples a round: the grammar sampler (model None) or a model directory / id."""
+
+    label: str
+    model: str | None
+
+
+@dataclass
+class RunContext:
+    """Everything a round needs: the config, the store, the prover and the problems."""
+
+    cfg: RunConfig
+    store: Store
+    prover: Prover
+    problems: dict[str, Problem]
+    prompts: dict[str, str]
+    train_ids: list[str]
+    heldout_ids: list[str]
+    base_model: str
+    ui: Any  # proofloop.commands.run.RunUI or any object with progress() and round_summary()
+    checker: str = ""
+    checker_version: str = ""
+    workers: int | None = None
+    _generators: dict[str, Generator] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.store.run_dir
+
+    @property
+    def limits(self) -> CheckLimits:
+        return CheckLimits(timeout_s=self.cfg.checker.timeout_s, memory_mb=self.cfg.checker.memory_mb)
+
+    @property
+    def k(self) -> int:
+        return self.cfg.sampling.k
+
+
+def run_round(ctx: RunContext, r: int) -> dict[str, float]:
+    """One round of expert iteration; returns the round's metrics (also written to the store)."""
+    policy = current_policy(ctx, r)
+    ctx.store.start_round(r, policy.label)
+    with phase(ctx, r, "sample"):
+        sample(ctx, r, "train", policy, ctx.train_ids, ctx.cfg.sampling.n, ctx.cfg.sampling.temperature)
+    with phase(ctx, r, "check"):
+        check(ctx, r, "train")
+    # The grammar sampler cannot read feedback, so only a model policy retries.
+    if ctx.cfg.sampling.retry_with_counterexample and policy.model is not None:
+        with phase(ctx, r, "sample"):
+            retry_with_counterexamples(ctx, r, policy)
+        with phase(ctx, r, "check"):
+            check(ctx, r, "retry")
+    with phase(ctx, r, "select"):
+        rows = select(ctx, r)
+    with phase(ctx, r, "train"):
+        checkpoint, result = train(ctx, r, policy, rows)
+    ctx._generators.clear()  # the policy's model is not needed any more; free its memory
+    with phase(ctx, r, "evaluate"):
+        metrics = evaluate(ctx, r, Policy(f"round-{r}", str(checkpoint)))
+    metrics.update(round_stats_metrics(ctx, r, rows, result))
+    kept, reason = gate(ctx, r, metrics)
+    metrics["kept"] = float(kept)
+    ctx.store.finish_round(r, kept=kept, gate_reason=reason, checkpoint=str(checkpoint), metrics=metrics)
+    ctx._generators.clear()
+    ctx.ui.round_summary(r, metrics, kept, reason, k=ctx.k)
+    return metrics
+
+
+# -- the policy --------------------------------------------------------------------------------
+
+
+def current_policy(ctx: RunContext, r: int) -> Policy:
+    """The latest kept checkpoint before round r; round 0 (or no kept model) the round-0 policy."""
+    kept = [row for row in ctx.store.checkpoint_rows() if row["kept"] and row["round"] < r]
+    if kept:
+        last = kept[-1]
+        return Policy(f"round-{last['round']}", last["path"])
+    if ctx.cfg.round0 == "grammar":
+        return Policy("grammar", None)
+    return Policy("base", ctx.base_model)
+
+
+def generator_for(ctx: RunContext, policy: Policy) -> Generator:
+    """The generator that samples from `policy` (loaded once and kept until the round moves on)."""
+    if policy.label not in ctx._generators:
+        if policy.model is None:
+            cfg = GeneratorConfig(backend="grammar", max_size=ctx.cfg.generator.max_size)
+            problems = list(ctx.problems.values())
+            ctx._generators[policy.label] = make_generator(cfg, prover=ctx.prover, problems=problems)
+        else:
+            cfg = ctx.cfg.generator.model_copy(update={"model": policy.model})
+            ctx._generators[policy.label] = make_generator(cfg)
+    return ctx._generators[policy.label]
+
+
+def generator_label(ctx: RunContext, policy: Policy) -> str:
+    return "grammar" if policy.model is None else f"{ctx.cfg.generator.backend}:{policy.label}"
+
+
+# -- sample ------------------------------------------------------------------------------------
+
+
+def sample(
+    ctx: RunContext,
+    r: int,
+    purpose: str,
+    policy: Policy,
+    problem_ids: Sequence[str],
+    n: int,
+    temperature: float,
+    *,
+    prompts: dict[str, str] | None = None,
+    extra: dict[str, dict[str, Any]] | None = None,
+) -> int:
+    """Draw n samples per problem and store them, a chunk of problems per transaction.
+
+    Chunks are fixed by the problem order and seeded per (seed, round, purpose, chunk), so a
+    resumed round skips the chunks it stored and redraws the others as they would have been.
+    """
+    prompts = prompts or ctx.prompts
+    stored = ctx.store.attempt_keys(r, purpose)
+    per_chunk = max(1, ctx.cfg.generator.batch_size // n)
+    chunks = [list(problem_ids[i : i + per_chunk]) for i in range(0, len(problem_ids), per_chunk)]
+    todo = [c for c in chunks if any((pid, i) not in stored for pid in c for i in range(n))]
+    if not todo:
+        return 0
+    generator = generator_for(ctx, policy)
+    label = generator_label(ctx, policy)
+    base = SamplingParams(
+        temperature=temperature,
+        top_p=ctx.cfg.sampling.top_p,
+        max_new_tokens=ctx.cfg.sampling.max_new_tokens,
+        stop=tuple(getattr(ctx.prover, "stop", ())),
+    )
+    drawn = 0
+    with ctx.ui.progress(f"round {r}: sample {purpose}", total=sum(len(c) for c in todo) * n) as advance:
+        for chunk in todo:
+            params = replace(base, seed=derive_seed(ctx.cfg.run.seed, r, purpose, chunk[0]))
+            outputs = generator.generate([prompts[pid] for pid in chunk], n, params)
+            rows = [
+                attempt_row(ctx, r, purpose, pid, i, completion, label, params, (extra or {}).get(pid))
+                for pid, completions in zip(chunk, outputs)
+                for i, completion in enumerate(completions)
+            ]
+            ctx.store.add_attempts(rows)
+            drawn += len(rows)
+            advance(len(rows))
+    ctx.store.add_round_stats(r, {f"samples_{purpose}": drawn})
+    return drawn
+
+
+def attempt_row(
+    ctx: RunContext, r: int, purpose: str, pid: str, idx: int, completion: Completion, label: str,
+    params: SamplingParams, extra: dict[str, Any] | None,
+) -> AttemptRow:
+    """An attempt for the store: the raw completion, the extracted candidate and its hashes."""
+    candidate = ctx.prover.extract(completion.text)
+    recorded = {
+        "temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
+        "seed": params.seed, **(extra or {}),
+    }
+    return AttemptRow(
+        round=r, purpose=purpose, problem_id=pid, sample_idx=idx, completion=completion.text,
+        candidate=candidate, candidate_hash=sha256(candidate), canonical_hash=canonical_hash(ctx.prover, candidate),
+        generator=label, params=recorded, num_tokens=completion.num_tokens, logprob=completion.logprob,
+    )
+
+
+def canonical_hash(prover: Prover, candidate: str) -> str:
+    """Hash of the candidate's canonical form; a candidate that does not parse keys on its tokens."""
+    try:
+        return sha256(prover.canonical(candidate))
+    except ProofloopError:
+        return sha256(" ".join(candidate.split()))
+    except Exception as e:  # noqa: BLE001 - untrusted model output must not stop a run
+        # A canonicaliser bug on one odd candidate loses only dedup for that candidate; the
+        # checker still sees it, so soundness does not depend on this key.
+        log.warning("%s.canonical failed on %r: %s: %s", prover.name, candidate[:80], type(e).__name__, e)
+        return sha256(" ".join(candidate.split()))
+
+
+def derive_seed(*parts: object) -> int:
+    """A 31-bit seed determined by `parts` alone (stable across processes and platforms)."""
+    return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+# -- check -------------------------------------------------------------------------------------
+
+
+def check(ctx: RunContext, r: int, purpose: str) -> int:
+    """Check every attempt of (round, purpose) that has no verdict yet, once per canonical form."""
+    pending = ctx.store.pending_attempts(r, purpose, ctx.checker, ctx.checker_version)
+    unique: dict[tuple[str, str], dict] = {}
+    for a in pending:
+        unique.setdefault((a["problem_id"], a["canonical_hash"]), a)
+    items = list(unique.values())
+    if not items:
+        return 0
+    with ctx.ui.progress(f"round {r}: check {purpose}", total=len(items)) as advance:
+        for start in range(0, len(items), CHECK_BATCH):
+            batch = items[start : start + CHECK_BATCH]
+            verdicts = check_candidates(ctx, [(a["problem_id"], a["candidate"]) for a in batch], advance)
+            ctx.store.put_verdicts((a["problem_id"], a["canonical_hash"], v) for a, v in zip(batch, verdicts))
+            ctx.store.add_round_stats(r, {f"checks_{purpose}": len(batch)})
+    return len(items)
+
+
+def check_candidates(
+    ctx: RunContext, items: Sequence[tuple[str, str]], advance: Callable[[int], None] | None = None
+) -> list[Verdict]:
+    """Run the checker on (problem id, candidate) pairs through the configured executor."""
+    from proofloop.executors import check_batch_with
+
+    work = [(ctx.problems[pid], candidate) for pid, candidate in items]
+    try:
+        verdicts = check_batch_with(ctx.cfg.checker.executor, work, ctx.limits, ctx.workers, advance)
+    except ProofloopError:
+        raise
+    except Exception as e:
+        # A checker that raises on a candidate is broken; stop (resumable) rather than guess a verdict.
+        raise CheckerCrash(
+            f"the {ctx.checker} checker failed on a batch of {len(work)} candidates: {type(e).__name__}: {e} "
+            "(set PROOFLOOP_DEBUG=1 for the traceback; `proofloop run --resume` continues after a fix)"
+        ) from e
+    for v in verdicts:
+        if (v.checker, v.checker_version) != (ctx.checker, ctx.checker_version):
+            raise CheckerCrash(
+                f"the checker reported itself as {v.checker} {v.checker_version}, expected "
+                f"{ctx.checker} {ctx.checker_version}; a verdict cache keyed on the wrong version would be unsound"
+            )
+    return verdicts
+
+
+def retry_with_counterexamples(ctx: RunContext, r: int, policy: Policy) -> int:
+    """Resample each unsolved train problem once, with a failed candidate's counterexample in the prompt."""
+    solved = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, purposes=("train",), min_round=r, max_round=r)
+    prompts: dict[str, str] = {}
+    extra: dict[str, dict[str, Any]] = {}
+    for a in ctx.store.attempts(r, "train", ctx.checker, ctx.checker_version):
+        pid = a["problem_id"]
+        if pid in solved or pid in prompts or a["status"] != Status.REJECTED.value or not a["counterexample"]:
+            continue
+        prompts[pid] = retry_prompt(ctx.prompts[pid], a["candidate"], a["counterexample"])
+        extra[pid] = {"retry_of": a["id"]}
+    ids = [pid for pid in ctx.train_ids if pid in prompts]
+    return sample(ctx, r, "retry", policy, ids, ctx.cfg.sampling.n, ctx.cfg.sampling.temperature, prompts=prompts, extra=extra)
+
+
+def retry_prompt(prompt: str, candidate: str, counterexample_json: str) -> str:
+    """The problem's prompt preceded by a failed candidate and the checker's counterexample."""
+    return f"Previous attempt:\n{candidate}\nCounterexample: {counterexample_json}\nTry again.\n{prompt}"
+
+
+# -- select ------------------------------------------------------------------------------------
+
+
+def select(ctx: RunContext, r: int) -> list[DatasetRow]:
+    """Add this round's verified solutions to the dataset and choose the round's training rows."""
+    attempts = [
+        a for purpose in ("train", "retry") for a in ctx.store.attempts(r, purpose, ctx.checker, ctx.checker_version)
+    ]
+    new = verified_rows(attempts, r)
+    if r == 0:
+        new += reference_rows(ctx)
+    ctx.store.add_dataset_rows(new)
+    counts = ctx.store.verified_counts(ctx.checker, ctx.checker_version, max_round=r)
+    chosen = training_set(
+        ctx.store.dataset_rows(max_round=r),
+        ctx.cfg.select.per_problem_cap,
+        dedup=ctx.cfg.select.dedup,
+        multiplicity=lambda row: counts.get((row.problem_id, row.canonical_hash), 1),
+    )
+    ctx.store.set_training_rows(r, [row.id for row in chosen])
+    return chosen
+
+
+def reference_rows(ctx: RunContext) -> list[DatasetRow]:
+    """The seed data: reference solutions of a seeded fraction of train problems, checked like any candidate."""
+    chosen = seed_problems([ctx.problems[pid] for pid in ctx.train_ids], ctx.cfg.select.seed_fraction, ctx.cfg.run.seed)
+    keyed = [(p.id, p.reference, canonical_hash(ctx.prover, p.reference)) for p in chosen]
+    cached = {key: ctx.store.cached_verdict(key[0], key[2], ctx.checker, ctx.checker_version) for key in keyed}
+    todo = [key for key in keyed if cached[key] is None]
+    if todo:
+        verdicts = check_candidates(ctx, [(pid, ref) for pid, ref, _ in todo])
+        ctx.store.put_verdicts((pid, chash, v) for (pid, _, chash), v in zip(todo, verdicts))
+        cached.update(zip(todo, verdicts))
+    rows = []
+    for key in keyed:
+        verdict = cached[key]
+        if not verdict.verified:
+            log.warning("reference solution of %s does not verify (%s); left out", key[0], verdict.reason)
+            continue
+        rows.append(
+            DatasetRow(
+                problem_id=key[0], candidate=key[1], canonical_hash=key[2], origin="reference", round=0,
+                checker=verdict.checker, checker_version=verdict.checker_version, verdict_seconds=verdict.seconds,
+            )
+        )
+    return rows
+
+
+# -- train -------------------------------------------------------------------------------------
+
+
+def train(ctx: RunContext, r: int, policy: Policy, rows: Sequence[DatasetRow]) -> tuple[Path, TrainResult]:
+    """Fine-tune M_r on the round's rows (from the base model, or continuing the policy)."""
+    out = ctx.run_dir / "checkpoints" / f"round-{r}"
+    done = load_result(out)
+    if done is not None:
+        return out, done
+    start = policy.model if ctx.cfg.train.from_ == "continue" and policy.model else ctx.base_model
+    t = ctx.cfg.train
+    settings = TrainSettings(
+        epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, max_seq_len=t.max_seq_len, max_steps=t.max_steps,
+        weight_decay=t.weight_decay, warmup=t.warmup, seed=derive_seed(ctx.cfg.run.seed, r, "train"),
+    )
+    examples = [(ctx.prompts[row.problem_id], row.candidate) for row in rows]
+    with ctx.ui.progress(f"round {r}: train", total=None) as advance:
+        result = train_sft(
+            start, examples, out, settings, progress=lambda step, total, loss: advance(1, total=total, loss=loss)
+        )
+    return out, result
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+
+
+def evaluate(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
+    """Held-out pass@1/pass@k, probe forgetting, diversity and held-out NLL of M_r."""
+    s = ctx.cfg.sampling
+    probe = probe_ids(ctx, r)
+    sample(ctx, r, "heldout", model, ctx.heldout_ids, s.eval_n, s.eval_temperature)
+    sample(ctx, r, "probe", model, probe, s.eval_n, s.eval_temperature)
+    if r == 0:
+        sample(ctx, r, "baseline", Policy("grammar", None), ctx.heldout_ids, s.eval_n, s.eval_temperature)
+    for purpose in ("heldout", "probe", "baseline"):
+        check(ctx, r, purpose)
+    heldout = ctx.store.attempts(r, "heldout", ctx.checker, ctx.checker_version)
+    metrics = pass_metrics(heldout, ctx.k, "heldout")
+    if r == 0:
+        baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version)
+        metrics.update(pass_metrics(baseline, ctx.k, "grammar_heldout"))
+    solved_probe = {a["problem_id"] for a in ctx.store.attempts(r, "probe", ctx.checker, ctx.checker_version)
+                    if a["status"] == Status.VERIFIED.value}
+    metrics["forgetting"] = forgetting_rate(probe, solved_probe)
+    metrics["probe_size"] = float(len(probe))
+    metrics.update(diversity_metrics(heldout))
+    nll = heldout_nll(ctx, model)
+    if nll is not None:
+        metrics["heldout_nll"] = nll
+    return metrics
+
+
+def probe_ids(ctx: RunContext, r: int) -> list[str]:
+    """The probe set for round r: train problems that a model policy solved in rounds before r.
+
+    Problems only the grammar sampler solved are left out: failing those is not forgetting,
+    since no model ever solved them.
+    """
+    if r == 0:
+        return []
+    solved = ctx.store.verified_problem_ids(
+        ctx.checker, ctx.checker_version, max_round=r - 1, exclude_generators=("grammar",)
+    )
+    return sorted(probe_problems(solved, ctx.cfg.problems.probe_size, ctx.cfg.run.seed))
+
+
+def pass_metrics(attempts: Sequence[dict], k: int, prefix: str) -> dict[str, float]:
+    """pass@1, pass@k and the solved fraction of the problems these attempts were drawn for."""
+    counts: dict[str, tuple[int, int]] = {}
+    for a in attempts:
+        n, c = counts.get(a["problem_id"], (0, 0))
+        counts[a["problem_id"]] = (n + 1, c + (a["status"] == Status.VERIFIED.value))
+    return {
+        f"{prefix}_pass@1": mean_pass_at_k(counts, 1),
+        f"{prefix}_pass@{k}": mean_pass_at_k(counts, k),
+        f"{prefix}_solved": sum(c > 0 for _, c in counts.values()) / len(counts) if counts else 0.0,
+    }
+
+
+def diversity_metrics(attempts: Sequence[dict]) -> dict[str, float]:
+    """Unique verified solutions per solved problem, distinct-2 of the samples, mean token entropy."""
+    verified: dict[str, set[str]] = {}
+    for a in attempts:
+        if a["status"] == Status.VERIFIED.value:
+            verified.setdefault(a["problem_id"], set()).add(a["canonical_hash"])
+    completions = [Completion(a["completion"], a["num_tokens"] or 0, a["logprob"] or 0.0) for a in attempts]
+    return {
+        "unique_per_solved": unique_per_solved_metric(verified),
+        "distinct_2": distinct_n([a["completion"] for a in attempts], 2),
+        "entropy": mean_token_entropy(completions),
+    }
+
+
+def heldout_nll(ctx: RunContext, model: Policy) -> float | None:
+    """Per-token NLL of the held-out reference solutions under M_r (None if the backend can't score)."""
+    generator = generator_for(ctx, model)
+    tokenizer = getattr(generator, "tokenizer", None)
+    refs = [(ctx.prompts[pid], ctx.problems[pid].reference) for pid in ctx.heldout_ids if ctx.problems[pid].reference]
+    if not refs or not hasattr(generator, "score") or tokenizer is None:
+        return None
+    sums = generator.score([p for p, _ in refs], [c for _, c in refs])
+    counts = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for _, c in refs]
+    return nll_per_token(sums, counts)
+
+
+# -- gate --------------------------------------------------------------------------------------
+
+
+def gate(ctx: RunContext, r: int, metrics: dict[str, float]) -> tuple[bool, str]:
+    """Keep M_r unless held-out pass@k fell too far below the best kept round or it forgot too much."""
+    key = f"heldout_pass@{ctx.k}"
+    kept_before = [row["round"] for row in ctx.store.round_rows() if row["kept"] == 1 and row["round"] < r]
+    best = max((ctx.store.metrics(q).get(key) or 0.0 for q in kept_before), default=None)
+    return gate_decision(
+        metrics[key], best, metrics["forgetting"], tolerance=ctx.cfg.loop.gate_tolerance,
+        forgetting_threshold=ctx.cfg.loop.forgetting_threshold, k=ctx.k,
+    )
+
+
+def gate_decision(
+    pass_k: float, best_kept: float | None, forgetting: float, *, tolerance: float, forgetting_threshold: float, k: int
+) -> tuple[bool, str]:
+    """(kept, reason) for a round's model, given the best held-out pass@k of the kept rounds."""
+    if forgetting > forgetting_threshold:
+        return False, f"forgetting {forgetting:.3f} > threshold {forgetting_threshold:g}"
+    if best_kept is None:
+        return True, "first model"
+    if pass_k < best_kept - tolerance:
+        return False, f"heldout_pass@{k} {pass_k:.3f} fell below best kept {best_kept:.3f} by more than {tolerance:g}"
+    return True, f"heldout_pass@{k} {pass_k:.3f} (best kept {best_kept:.3f})"
+
+
+# -- bookkeeping -------------------------------------------------------------------------------
+
+
+@contextmanager
+def phase(ctx: RunContext, r: int, name: str) -> Iterator[None]:
+    """Mark the round's phase in the store and add the time it took to the round's counters."""
+    ctx.store.set_phase(r, name)
+    started = time.perf_counter()
+    yield
+    key = "time_eval_s" if name == "evaluate" else f"time_{name}_s"
+    ctx.store.add_round_stats(r, {key: time.perf_counter() - started})
+
+
+def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], result: TrainResult) -> dict[str, float]:
+    """Counts, times and throughput of the round, from the store's counters and the training run."""
+    stats = ctx.store.round_stats(r)
+    samples = stats.get("samples_train", 0.0) + stats.get("samples_retry", 0.0)
+    checks = stats.get("checks_train", 0.0) + stats.get("checks_retry", 0.0)
+    solved = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, max_round=r)
+    solved_round = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, min_round=r, max_round=r)
+    times = {key: stats.get(key, 0.0) for key in ("time_sample_s", "time_check_s", "time_train_s", "time_eval_s")}
+    return {
+        "solved_train": float(len(solved)),
+        "solved_train_round": float(len(solved_round)),
+        "dataset_size": float(len(ctx.store.dataset_rows(max_round=r))),
+        "train_rows": float(len(rows)),
+        **times,
+        "time_select_s": stats.get("time_select_s", 0.0),
+        "samples_per_s": samples / times["time_sample_s"] if times["time_sample_s"] > 0 else 0.0,
+        "checks_per_s": checks / times["time_check_s"] if times["time_check_s"] > 0 else 0.0,
+        "train_tokens_per_s": result.tokens_per_s,
+        "train_loss_first": result.loss_first,
+        "train_loss_last": result.loss_last,
+        "train_steps": float(result.steps),
+    }
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+def run_loop(ctx: RunContext) -> Path:
+    """Run (or finish) rounds 0..loop.rounds; rounds already done are skipped."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if ctx.cfg.run.torch_threads is not None:
+        torch.set_num_threads(ctx.cfg.run.torch_threads)
+    try:
+        for r in range(ctx.cfg.loop.rounds + 1):
+            row = ctx.store.round_row(r)
+            if row is not None and row["phase"] == "done":
+                continue
+            run_round(ctx, r)
+    finally:
+        torch.set_num_threads(threads)
+    return ctx.run_dir
+
+
+def create_run(cfg: RunConfig, ui: Any) -> RunContext:
+    """Load the problems, make a new run directory with its store, and set up the base model."""
+    prover = get_prover(cfg.problems.prover)
+    problems = load_run_problems(cfg, prover)
+    store = Store.create(cfg.run_dir(), cfg)
+    try:
+        store.add_problems(problems, [prover.prompt(p) for p in problems])
+        return _context(cfg, store, prover, ui)
+    except BaseException:
+        store.close()
+        raise
+
+
+def resume_run(run_dir: Path, overrides: list[str], ui: Any) -> RunContext:
+    """Open a run directory and continue it with its saved config (plus resumable overrides)."""
+    store = Store.open(run_dir)
+    try:
+        saved = store.config_dict()
+        cfg = load_resumed_config(saved, overrides)
+        if cfg.to_dict() != validate_config(saved).to_dict():
+            store.save_config(cfg)
+        prover = get_prover(cfg.problems.prover)
+        if not store.problem_rows():  # killed between creating the store and recording its problems
+            problems = load_run_problems(cfg, prover)
+            store.add_problems(problems, [prover.prompt(p) for p in problems])
+        return _context(cfg, store, prover, ui)
+    except BaseException:
+        store.close()
+        raise
+
+
+def load_run_problems(cfg: RunConfig, prover: Prover) -> list[Problem]:
+    """The run's train and held-out problems (limits applied by a seeded, stable choice)."""
+    from proofloop.problemfile import bundled_problems_dir, load_problems
+
+    path = cfg.problems.path or bundled_problems_dir()
+    problems = load_problems(Path(path), prover=cfg.problems.prover)
+    chosen: list[Problem] = []
+    for split, limit in (("train", cfg.problems.train_limit), ("heldout", cfg.problems.heldout_limit)):
+        some = sorted((p for p in problems if p.split == split), key=lambda p: p.id)
+        if not some:
+            raise ConfigError(f"problems.path: {path} has no {split} problems; a run needs train and heldout problems")
+        if limit is not None:
+            keep = {p.id for p in sorted(some, key=lambda p: stable_rank(cfg.run.seed, p.id))[:limit]}
+            some = [p for p in some if p.id in keep]
+        chosen.extend(some)
+    return chosen
+
+
+def _context(cfg: RunConfig, store: Store, prover: Prover, ui: Any) -> RunContext:
+    rows = store.problem_rows()
+    problems = {
+        row["id"]: prover.from_text(
+            row["text"], id=row["id"], source=row["source"] or "", split=row["split"], reference=row["reference"]
+        )
+        for row in rows
+    }
+    ctx = RunContext(
+        cfg=cfg,
+        store=store,
+        prover=prover,
+        problems=problems,
+        prompts={row["id"]: row["prompt"] for row in rows},
+        train_ids=[row["id"] for row in rows if row["split"] == "train"],
+        heldout_ids=[row["id"] for row in rows if row["split"] == "heldout"],
+        base_model="",
+        ui=ui,
+        checker=prover.name,
+        checker_version=prover.version(),
+        workers=cfg.checker.workers or cpu_count(),
+    )
+    ctx.base_model = ensure_base_model(ctx)
+    return ctx
+
+
+def ensure_base_model(ctx: RunContext) -> str:
+    """The configured model, or the tiny from-scratch model in RUN_DIR/base_model (created once)."""
+    if ctx.cfg.generator.model:
+        return ctx.cfg.generator.model
+    from proofloop.tinymodel import default_corpus, init_model
+
+    path = ctx.run_dir / "base_model"
+    if (path / "config.json").is_file():
+        return str(path)
+    tmp = ctx.run_dir / "base_model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    # Held-out references stay out of the tokenizer corpus: the model must not see them at all.
+    corpus_problems = [
+        p if p.split == "train" else replace(p, reference=None) for p in ctx.problems.values()
+    ]
+    with ctx.ui.progress("base model", total=None):
+        init_model(tmp, default_corpus(corpus_problems), size=ctx.cfg.train.base_size, seed=ctx.cfg.run.seed)
+    os.replace(tmp, path)
+    return str(path)
