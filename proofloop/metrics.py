@@ -1,0 +1,107 @@
+"""The run's metrics: pass@k (unbiased), diversity, forgetting and held-out NLL.
+
+Frozen and separate from the loop: the loop, `proofloop eval` and the reports all measure with
+these functions, so numbers from different commands mean the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Collection, Mapping, Sequence
+
+from proofloop.generate.base import Completion
+
+# Parentheses are tokens of their own so that "(+ x y)" and "( + x y )" count the same.
+_TOKEN = re.compile(r"[()]|[^\s()]+")
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples of which c passed: 1 - C(n-c, k) / C(n, k).
+
+    Computed as 1 - prod_{i=n-c+1..n} (1 - k/i), which never forms the large binomials
+    (Chen et al., 2021). Example: pass_at_k(10, 1, 1) == 0.1.
+    """
+    if k < 1:
+        raise ValueError(f"pass@k needs k >= 1, got k={k}")
+    if n < 0 or c < 0 or c > n:
+        raise ValueError(f"pass@k needs 0 <= c <= n, got n={n}, c={c}")
+    if k > n:
+        raise ValueError(f"pass@k needs k <= n (k={k} > n={n}): draw at least k samples per problem")
+    if n - c < k:
+        # Every k-subset contains a passing sample.
+        return 1.0
+    fail = 1.0
+    for i in range(n - c + 1, n + 1):
+        fail *= 1.0 - k / i
+    return 1.0 - fail
+
+
+def mean_pass_at_k(counts: Mapping[str, tuple[int, int]], k: int) -> float:
+    """Mean pass@k over problems, from problem id -> (samples n, passed c); empty -> 0.0."""
+    if not counts:
+        return 0.0
+    return math.fsum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts)
+
+
+def tokens(text: str) -> list[str]:
+    """Split text into whitespace-separated tokens, with each parenthesis a token of its own."""
+    return _TOKEN.findall(text)
+
+
+def distinct_n(texts: Sequence[str], n: int = 2) -> float:
+    """Distinct-n: unique n-grams / total n-grams over all texts; 0.0 when there are none."""
+    if n < 1:
+        raise ValueError(f"distinct-n needs n >= 1, got n={n}")
+    seen: set[tuple[str, ...]] = set()
+    total = 0
+    for text in texts:
+        toks = tokens(text)
+        for i in range(len(toks) - n + 1):
+            seen.add(tuple(toks[i : i + n]))
+            total += 1
+    return len(seen) / total if total else 0.0
+
+
+def mean_token_entropy(completions: Sequence[Completion]) -> float:
+    """Mean over completions of -logprob/num_tokens: a Monte-Carlo estimate of per-token entropy.
+
+    Completions with no tokens are skipped; with none left the result is 0.0.
+    """
+    rates = [-c.logprob / c.num_tokens for c in completions if c.num_tokens > 0]
+    return math.fsum(rates) / len(rates) if rates else 0.0
+
+
+def forgetting_rate(solved_before: Collection[str], solved_now: Collection[str]) -> float:
+    """Fraction of the problems solved before that are not solved now; 0.0 if none were."""
+    before = set(solved_before)
+    if not before:
+        return 0.0
+    return len(before - set(solved_now)) / len(before)
+
+
+def unique_per_solved(verified: Mapping[str, Collection[str]]) -> float:
+    """Mean number of distinct canonical verified solutions per solved problem.
+
+    `verified` maps problem id -> canonical forms of its verified solutions; problems with
+    none are unsolved and do not count. No solved problem -> 0.0.
+    """
+    sizes = [len(set(forms)) for forms in verified.values() if forms]
+    return sum(sizes) / len(sizes) if sizes else 0.0
+
+
+def nll_per_token(logprob_sums: Sequence[float], token_counts: Sequence[int]) -> float:
+    """Negative log-likelihood per token: -sum(logprob_sums) / sum(token_counts).
+
+    The two sequences are parallel (one entry per scored text). No tokens -> 0.0.
+    """
+    if len(logprob_sums) != len(token_counts):
+        raise ValueError(
+            f"nll_per_token needs one token count per logprob sum, got {len(logprob_sums)} and {len(token_counts)}"
+        )
+    if any(t < 0 for t in token_counts):
+        raise ValueError("nll_per_token: token counts must be >= 0")
+    total = sum(token_counts)
+    if total == 0:
+        return 0.0
+    return -math.fsum(logprob_sums) / total
