@@ -124,6 +124,14 @@ class RunConfig(_Section):
     select: SelectSection = Field(default_factory=SelectSection, description="Dataset building.")
     train: TrainSection = Field(default_factory=TrainSection, description="Fine-tuning.")
     loop: LoopSection = Field(default_factory=LoopSection, description="Rounds and gates.")
+    lean: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Settings of the Lean prover (project, repl, processes, memory_mb...; see docs/lean.md).",
+    )
+
+    def prover_settings(self) -> dict[str, Any]:
+        """The table of settings for the configured prover ([lean] for lean; none for z3)."""
+        return getattr(self, self.problems.prover, None) or {}
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-ready data, with the same keys a config file uses."""

@@ -533,7 +533,7 @@ def run_loop(ctx: RunContext) -> Path:
 
 def create_run(cfg: RunConfig, ui: Any) -> RunContext:
     """Load the problems, make a new run directory with its store, and set up the base model."""
-    prover = get_prover(cfg.problems.prover)
+    prover = configured_prover(cfg)
     problems = load_run_problems(cfg, prover)
     store = Store.create(cfg.run_dir(), cfg)
     try:
@@ -552,7 +552,7 @@ def resume_run(run_dir: Path, overrides: list[str], ui: Any) -> RunContext:
         cfg = load_resumed_config(saved, overrides)
         if cfg.to_dict() != validate_config(saved).to_dict():
             store.save_config(cfg)
-        prover = get_prover(cfg.problems.prover)
+        prover = configured_prover(cfg)
         if not store.problem_rows():  # killed between creating the store and recording its problems
             problems = load_run_problems(cfg, prover)
             store.add_problems(problems, [prover.prompt(p) for p in problems])
@@ -560,6 +560,18 @@ def resume_run(run_dir: Path, overrides: list[str], ui: Any) -> RunContext:
     except BaseException:
         store.close()
         raise
+
+
+def configured_prover(cfg: RunConfig) -> Prover:
+    """The run's prover, with its settings table (e.g. [lean]) applied where it takes one."""
+    prover = get_prover(cfg.problems.prover)
+    settings = cfg.prover_settings()
+    if settings:
+        configure = getattr(prover, "configure", None)
+        if configure is None:
+            raise ConfigError(f"config: the {cfg.problems.prover} prover takes no settings table")
+        configure(settings)
+    return prover
 
 
 def load_run_problems(cfg: RunConfig, prover: Prover) -> list[Problem]:

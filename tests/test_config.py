@@ -59,7 +59,7 @@ def test_override_values_are_toml_literals_else_strings(item, value):
         (
             ["bogus.x=1"],
             "config: unknown key 'bogus'; allowed: run, problems, generator, round0, sampling, checker, select, "
-            "train, loop",
+            "train, loop, lean",
         ),
         (["round0=neural"], "config: round0: must be one of 'grammar' or 'model' (got 'neural')"),
         (["train.from=scratch"], "config: train.from: must be one of 'base' or 'continue' (got 'scratch')"),
@@ -108,3 +108,16 @@ def test_resume_allows_rounds_and_workers_but_not_what_changes_results():
     with pytest.raises(ConfigError) as e:
         load_resumed_config(saved, ["sampling.n=4"])
     assert str(e.value).startswith("config: sampling.n=4 conflicts with the resumed run's sampling.n=8; only ")
+
+
+def test_every_shipped_config_validates(repo_root):
+    from proofloop.config import load_config
+
+    paths = sorted((repo_root / "configs").glob("*.toml"))
+    assert len(paths) >= 4
+    for path in paths:
+        cfg = load_config(path, [])
+        assert cfg.problems.prover in ("z3", "lean")
+    lean = load_config(repo_root / "configs" / "lean-minif2f-vllm.toml", [])
+    assert lean.prover_settings()["project"] == "/opt/lean/checker"
+    assert load_config(None, []).prover_settings() == {}
