@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from provers.z3.sexpr import BVLit, ParseError, SExpr, Symbol, parse_all, to_text
+from provers.z3.sexpr import ParseError, SExpr, Symbol, indexed_bv_literal, parse_all, to_text
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 2_000
@@ -222,16 +222,8 @@ def _expand(datum: SExpr, params: dict[str, Symbol]) -> SExpr:
 
 
 def _indexed_literal(item: tuple) -> SExpr:
-    if (
-        len(item) == 3
-        and isinstance(item[1], Symbol)
-        and item[1].startswith("bv")
-        and item[1][2:].isdigit()
-        and type(item[2]) is int
-        and item[2] > 0
-    ):
-        return BVLit(int(item[1][2:]) % (1 << item[2]), item[2])
-    return item
+    literal = indexed_bv_literal(item)
+    return item if literal is None else literal
 
 
 def normal_forms(candidate: str | bytes) -> tuple[list[Definition], list[Normalised | None]]:

@@ -363,3 +363,17 @@ def collapse(text: str) -> str:
     if current:
         lines.append("".join(current))
     return "\n".join(lines)
+
+
+def indexed_bv_literal(item: tuple) -> BVLit | None:
+    """The value of `(_ bvN W)`, SMT-LIB's indexed bit-vector literal; None for any other form."""
+    if (
+        len(item) == 3
+        and isinstance(item[1], Symbol)
+        and item[1].startswith("bv")
+        and item[1][2:].isdigit()
+        and type(item[2]) is int
+        and item[2] > 0
+    ):
+        return BVLit(int(item[1][2:]) % (1 << item[2]), item[2])
+    return None

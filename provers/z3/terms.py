@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from provers.z3.sexpr import BVLit, Decimal, Keyword, SExpr, StrLit, Symbol, to_text
+from provers.z3.sexpr import BVLit, Decimal, Keyword, SExpr, StrLit, Symbol, indexed_bv_literal, to_text
 
 INT = "Int"
 BOOL = "Bool"
@@ -352,17 +352,11 @@ def _let_bindings(item: tuple) -> tuple:
 
 
 def _indexed_literal(item: tuple, scope: Scope) -> Term:
-    if (
-        len(item) == 3
-        and isinstance(item[1], Symbol)
-        and item[1].startswith("bv")
-        and item[1][2:].isdigit()
-        and type(item[2]) is int
-        and item[2] > 0
-    ):
+    literal = indexed_bv_literal(item)
+    if literal is not None:
         if "bv" not in scope.theories:
             raise ElabError("logic", f"bit-vector literal {to_text(item)} outside logic {scope.logic}")
-        return lit(int(item[1][2:]) % (1 << item[2]), bv_sort(item[2]))
+        return lit(literal.value, bv_sort(literal.width))
     raise ElabError("logic", f"unsupported indexed term {to_text(item)}", unsupported=True)
 
 
