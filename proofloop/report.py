@@ -238,6 +238,15 @@ def _round_axis(ax, rounds: Sequence[int]) -> None:
     ax.grid(True, alpha=0.3)
 
 
+def _finish(fig, ax, path: Path, rounds: Sequence[int], ylabel: str, title: str) -> Path:
+    """Label a one-axis plot, put rounds on its x axis, and save it to `path`."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _round_axis(ax, rounds)
+    fig.savefig(path)
+    return path
+
+
 def _no_data(ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} recorded yet", ha="center", va="center", transform=ax.transAxes, color="gray")
 
@@ -273,11 +282,7 @@ def plot_pass_at_k(summary: RunSummary, path: Path) -> Path:
     else:
         ax.legend(loc="best", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("held-out pass@k")
-    ax.set_title("Held-out pass@k per round")
-    _round_axis(ax, summary.round_numbers)
-    fig.savefig(path)
-    return path
+    return _finish(fig, ax, path, summary.round_numbers, "held-out pass@k", "Held-out pass@k per round")
 
 
 def plot_solved_train(summary: RunSummary, path: Path) -> Path:
@@ -297,11 +302,7 @@ def plot_solved_train(summary: RunSummary, path: Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("training problems")
-    ax.set_title("Solved training problems per round")
-    _round_axis(ax, summary.round_numbers)
-    fig.savefig(path)
-    return path
+    return _finish(fig, ax, path, summary.round_numbers, "training problems", "Solved training problems per round")
 
 
 def plot_diversity(summary: RunSummary, path: Path) -> Path:
@@ -337,11 +338,7 @@ def plot_forgetting(summary: RunSummary, path: Path) -> Path:
     if rounds or threshold is not None:
         ax.legend(loc="best", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("solved before, failed now")
-    ax.set_title("Forgetting on the probe set")
-    _round_axis(ax, summary.round_numbers)
-    fig.savefig(path)
-    return path
+    return _finish(fig, ax, path, summary.round_numbers, "solved before, failed now", "Forgetting on the probe set")
 
 
 def plot_time_per_phase(summary: RunSummary, path: Path) -> Path:
@@ -362,11 +359,7 @@ def plot_time_per_phase(summary: RunSummary, path: Path) -> Path:
         ax.legend(loc="best", fontsize=8)
     else:
         _no_data(ax, "phase timing")
-    ax.set_ylabel("seconds")
-    ax.set_title("Time per phase")
-    _round_axis(ax, rounds)
-    fig.savefig(path)
-    return path
+    return _finish(fig, ax, path, rounds, "seconds", "Time per phase")
 
 
 PLOTTERS = {
