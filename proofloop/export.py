@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from proofloop.errors import ProofloopError
+from proofloop.prover import get_prover
 from proofloop.store import Store
 from proofloop.types import sha256
 
@@ -37,6 +38,9 @@ COLUMNS: dict[str, str] = {
     "problem_id": "string",
     "problem": "string",
     "prompt": "string",
+    # What a model writes after `prompt` to give `candidate`: the pair (prompt, completion) is
+    # the prompt-completion format of SFT trainers such as TRL's.
+    "completion": "string",
     "candidate": "string",
     "round": "int64",
     "origin": "string",
@@ -135,6 +139,7 @@ def _row(r: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         "problem_id": r["problem_id"],
         "problem": r["text"],
         "prompt": r["prompt"],
+        "completion": get_prover(r["prover"]).target(r["prompt"], r["candidate"]),
         "candidate": r["candidate"],
         "round": r["round"],
         "origin": r["origin"],

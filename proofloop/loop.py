@@ -180,7 +180,7 @@ def sample(
             params = replace(base, seed=derive_seed(ctx.cfg.run.seed, r, purpose, chunk[0]))
             outputs = generator.generate([prompts[pid] for pid in chunk], n, params)
             rows = [
-                attempt_row(ctx, r, purpose, pid, i, completion, label, params, (extra or {}).get(pid))
+                attempt_row(ctx, r, purpose, pid, i, prompts[pid], completion, label, params, (extra or {}).get(pid))
                 for pid, completions in zip(chunk, outputs)
                 for i, completion in enumerate(completions)
             ]
@@ -192,11 +192,11 @@ def sample(
 
 
 def attempt_row(
-    ctx: RunContext, r: int, purpose: str, pid: str, idx: int, completion: Completion, label: str,
+    ctx: RunContext, r: int, purpose: str, pid: str, idx: int, prompt: str, completion: Completion, label: str,
     params: SamplingParams, extra: dict[str, Any] | None,
 ) -> AttemptRow:
     """An attempt for the store: the raw completion, the extracted candidate and its hashes."""
-    candidate = ctx.prover.extract(completion.text)
+    candidate = ctx.prover.extract(completion.text, prompt)
     recorded = {
         "temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
         "seed": params.seed, **(extra or {}),
@@ -356,12 +356,27 @@ def train(ctx: RunContext, r: int, policy: Policy, rows: Sequence[DatasetRow]) -
         epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, max_seq_len=t.max_seq_len, max_steps=t.max_steps,
         weight_decay=t.weight_decay, warmup=t.warmup, seed=derive_seed(ctx.cfg.run.seed, r, "train"),
     )
-    examples = [(ctx.prompts[row.problem_id], row.candidate) for row in rows]
+    examples = training_examples(ctx, [(row.problem_id, row.candidate) for row in rows])
     with ctx.ui.progress(f"round {r}: train", total=None) as advance:
         result = train_sft(
             start, examples, out, settings, progress=lambda step, total, loss: advance(1, total=total, loss=loss)
         )
     return out, result
+
+
+def training_examples(ctx: RunContext, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(prompt, completion) for (problem id, candidate) pairs: what the model should write after each prompt.
+
+    A candidate the prover cannot write as a continuation of its prompt is left out, with a warning.
+    """
+    examples = []
+    for pid, candidate in pairs:
+        completion = ctx.prover.target(ctx.prompts[pid], candidate)
+        if completion is None:
+            log.warning("%s: a candidate cannot be written as a continuation of the prompt; left out", pid)
+            continue
+        examples.append((ctx.prompts[pid], completion))
+    return examples
 
 
 # -- evaluate ----------------------------------------------------------------------------------
@@ -438,7 +453,7 @@ def heldout_nll(ctx: RunContext, model: Policy) -> float | None:
     """Per-token NLL of the held-out reference solutions under M_r (None if the backend can't score)."""
     generator = generator_for(ctx, model)
     tokenizer = getattr(generator, "tokenizer", None)
-    refs = [(ctx.prompts[pid], ctx.problems[pid].reference) for pid in ctx.heldout_ids if ctx.problems[pid].reference]
+    refs = training_examples(ctx, [(pid, ctx.problems[pid].reference) for pid in ctx.heldout_ids if ctx.problems[pid].reference])
     if not refs or not hasattr(generator, "score") or tokenizer is None:
         return None
     sums = generator.score([p for p, _ in refs], [c for _, c in refs])

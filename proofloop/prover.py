@@ -41,10 +41,14 @@ class Prover(Protocol):
         """Build a Problem from its full text (as stored in a dataset row or a JSONL problem)."""
 
     def prompt(self, problem: Problem) -> str:
-        """The text a model sees for `problem`."""
+        """The text a model sees for `problem`; it may end with the opening of the answer."""
 
-    def extract(self, completion: str) -> str:
-        """Cut the candidate out of a model's raw output."""
+    def extract(self, completion: str, prompt: str = "") -> str:
+        """Cut the candidate out of a model's raw output (the continuation of `prompt`)."""
+
+    def target(self, prompt: str, candidate: str) -> str | None:
+        """The completion a model should write after `prompt` to give `candidate` (the SFT target);
+        None when the candidate cannot be written as a continuation of this prompt."""
 
     def check(self, problem: Problem, candidate: str, limits: CheckLimits) -> Verdict:
         """Check an untrusted candidate; outcomes are verdicts, infrastructure failures raise."""

@@ -43,14 +43,16 @@ SIZES: dict[str, ModelSize] = {
 
 
 def default_corpus(problems: Iterable[Problem]) -> list[str]:
-    """The tokenizer corpus for `problems`: each problem's prompt and its reference solution."""
+    """The tokenizer corpus for `problems`: each problem's prompt and its reference, as a model would write it."""
     from proofloop.prover import get_prover
 
     corpus: list[str] = []
     for problem in problems:
-        corpus.append(get_prover(problem.prover).prompt(problem))
+        prover = get_prover(problem.prover)
+        prompt = prover.prompt(problem)
+        corpus.append(prompt)
         if problem.reference:
-            corpus.append(problem.reference)
+            corpus.append(prover.target(prompt, problem.reference) or problem.reference)
     return corpus
 
 

@@ -47,8 +47,11 @@ class FakeProver:
     def prompt(self, problem: Problem) -> str:
         return f"spell {problem.text}"
 
-    def extract(self, completion: str) -> str:
+    def extract(self, completion: str, prompt: str = "") -> str:
         return completion.strip()
+
+    def target(self, prompt: str, candidate: str) -> str:
+        return candidate
 
     def canonical(self, candidate: str) -> str:
         return candidate.strip()

@@ -16,7 +16,7 @@ from proofloop.types import CheckLimits, Status, sha256
 from synthetic_run import CHECKER, CHECKER_VERSION, DATASET, PROBLEMS, build_run, prompt_of
 
 REQUIRED = {
-    "problem_id", "problem", "prompt", "candidate", "round", "origin", "generator", "checker", "checker_version",
+    "problem_id", "problem", "prompt", "completion", "candidate", "round", "origin", "generator", "checker", "checker_version",
     "verdict_seconds", "problem_hash", "candidate_hash", "prover", "source", "split",
 }
 
@@ -111,6 +111,9 @@ def test_exported_rows_recheck_without_the_run(run_dir, tmp_path):
         problem = prover.from_text(row["problem"], id=row["problem_id"])
         verdict = prover.check(problem, row["candidate"], CheckLimits())
         assert verdict.status is Status.VERIFIED, (row["problem_id"], verdict)
+        # prompt + completion is the SFT pair: what it extracts to verifies too.
+        from_pair = prover.extract(row["completion"], row["prompt"])
+        assert prover.check(problem, from_pair, CheckLimits()).status is Status.VERIFIED, row["problem_id"]
     # the same rows with a wrong candidate are rejected: the checker really ran
     row = rows[1]
     prover = get_prover(row["prover"])

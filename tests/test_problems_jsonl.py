@@ -49,8 +49,11 @@ class LinesProver:
     def prompt(self, problem: Problem) -> str:
         return problem.text
 
-    def extract(self, completion: str) -> str:
+    def extract(self, completion: str, prompt: str = "") -> str:
         return completion.strip()
+
+    def target(self, prompt: str, candidate: str) -> str:
+        return candidate
 
     def check(self, problem: Problem, candidate: str, limits: CheckLimits) -> Verdict:
         ok = candidate == problem.reference

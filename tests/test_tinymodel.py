@@ -160,8 +160,8 @@ def test_default_corpus_holds_prompts_and_reference_solutions(problem_dir):
     z3 = get_prover("z3")
     count, max2 = sorted(problems, key=lambda p: p.id)
     assert (count.id, max2.id, count.reference) == ("count", "max2", None)
-    # Every prompt; a reference solution only where the problem has one.
-    assert sorted(corpus) == sorted([z3.prompt(count), z3.prompt(max2), max2.reference])
+    # Every prompt; a reference solution only where the problem has one, as the model writes it.
+    assert sorted(corpus) == sorted([z3.prompt(count), z3.prompt(max2), "(ite (>= x y) x y))"])
     assert max2.reference == "(define-fun max2 ((x Int) (y Int)) Int (ite (>= x y) x y))"
     assert not any("reference:" in text for text in corpus)  # prompts never leak the solution
 

@@ -310,7 +310,7 @@ def test_prompt_strips_comments_reference_and_split():
         "(synth-fun max2 ((x Int) (y Int)) Int ((Start Int) (B Bool)) ((Start Int (x y 0 1 (+ Start Start) (ite B Start Start))) (B Bool ((<= Start Start) (and B B) (not B)))))"
         in lines
     )
-    assert prompt.endswith("(check-synth)\n; solution:\n")
+    assert prompt.endswith("(check-synth)\n; solution:\n(define-fun max2 ((x Int) (y Int)) Int ")
 
 
 def test_prover_interface():

@@ -207,9 +207,10 @@ def sample_problem(generator: "Generator", problem: "Problem", n: int, params: "
 
     prover = get_prover(problem.prover)
     started = time.perf_counter()
-    (completions,) = generator.generate([prover.prompt(problem)], n, params)
+    prompt = prover.prompt(problem)
+    (completions,) = generator.generate([prompt], n, params)
     seconds = time.perf_counter() - started
-    candidates = [prover.extract(c.text) for c in completions]
+    candidates = [prover.extract(c.text, prompt) for c in completions]
     forms = [prover.canonical(c) for c in candidates]
     distinct: dict[str, str] = {}
     for form, cand in zip(forms, candidates):

@@ -63,7 +63,7 @@ def prove_by_sampling(problem: Problem, generator, n: int, batches: int, params,
         (completions,) = generator.generate([prompt], n, batch_params)
         outcome.samples += len(completions)
         for completion in completions:
-            candidate = prover.extract(completion.text)
+            candidate = prover.extract(completion.text, prompt)
             form = prover.canonical(candidate)
             if form in seen:
                 continue

@@ -223,11 +223,15 @@ class LeanProver:
         """The problem's code in an open lean4 block: the model continues after the `:=`."""
         return PROMPT + problem.text
 
-    def extract(self, completion: str) -> str:
+    def extract(self, completion: str, prompt: str = "") -> str:
         """The proof in a completion: up to the closing fence, or the body of a fenced block."""
         m = _FENCED.match(completion)
         text = m["body"] if m else completion.split("```", 1)[0]
         return text.strip()
+
+    def target(self, prompt: str, candidate: str) -> str:
+        """The proof after the prompt's `:=`, then the closing fence (where `extract` stops)."""
+        return f" {candidate.strip()}\n```"
 
     def canonical(self, candidate: str) -> str:
         """Comments dropped and whitespace normalised, without a leading `:=`."""

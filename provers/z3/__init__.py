@@ -25,7 +25,8 @@ import z3
 from proofloop.errors import ProblemFormatError
 from proofloop.types import CheckLimits, Problem, Split, Verdict
 from provers.z3 import candidate as _candidate
-from provers.z3.sexpr import ParseError, collapse
+from provers.z3 import prompt as _prompt
+from provers.z3.sexpr import ParseError
 from provers.z3.sygus import SygusProblem, parse_problem
 
 _REFERENCE = re.compile(r"^[ \t]*;+[ \t]*reference:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
@@ -103,16 +104,19 @@ class Z3Prover:
         )
 
     def prompt(self, problem: Problem) -> str:
-        """The problem without comments (so no reference or split), one command per line."""
+        """The problem without comments, variables renamed, ending with the answer's opening (see prompt.py)."""
         try:
-            body = collapse(problem.text)
+            return _prompt.prompt(problem.text, self.parsed(problem))
         except ParseError as e:
             raise ProblemFormatError(problem.source or problem.id, e.line, e.message) from None
-        return f"{body}\n; solution:\n"
 
-    def extract(self, completion: str) -> str:
-        """The consecutive (define-fun ...) forms at the start of a completion, or ""."""
-        return _candidate.extract(completion)
+    def extract(self, completion: str, prompt: str = "") -> str:
+        """The consecutive (define-fun ...) forms at the start of `prompt`'s opening + `completion`, or ""."""
+        return _candidate.extract(_prompt.complete(completion, prompt))
+
+    def target(self, prompt: str, candidate: str) -> str | None:
+        """What a model should write after `prompt` to give `candidate` (None if it cannot be written so)."""
+        return _prompt.target(prompt, candidate)
 
     def check(self, problem: Problem, candidate: str | bytes, limits: CheckLimits | None = None) -> Verdict:
         """Check an untrusted candidate; every outcome is a Verdict (see checker.py)."""

@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable
 
 from provers.z3.grammar import Production, Rules, compile_grammar, default_rules
+from provers.z3.prompt import header
 from provers.z3.sexpr import BVLit, SExpr, Symbol, atom_text, symbol_text
 from provers.z3.sygus import SygusProblem, SynthFun
 from provers.z3.terms import BOOL, CALL, INT, FunSig, bv_width
@@ -631,11 +632,6 @@ def _generator(problem: SygusProblem, fun: SynthFun, constants: dict[str, list],
     return _Generator(rules_for(problem, fun, constants), fun, constants, pool)
 
 
-def _header(fun: SynthFun) -> str:
-    params = " ".join(f"({symbol_text(p)} {s})" for p, s in fun.params)
-    return f"(define-fun {symbol_text(fun.name)} ({params}) {fun.sort} "
-
-
 def _budget(least: int, max_size: int, quantile: float, redraw: int) -> int:
     """The size budget of a slot: small quantiles get small budgets; each redraw allows more."""
     top = max(max_size, least)
@@ -657,7 +653,7 @@ def sample(problem: SygusProblem, n: int, rng: random.Random, max_size: int = 16
         spare = None
         for redraw in range(REDRAWS):
             drawn = [g.body(_budget(g.least, max_size, quantile, redraw)) for _, g in gens]
-            text = "\n".join(_header(f) + body + ")" for (f, _), (body, _) in zip(gens, drawn))
+            text = "\n".join(header(f) + body + ")" for (f, _), (body, _) in zip(gens, drawn))
             if text in texts:
                 continue
             key = tuple(k for _, k in drawn)

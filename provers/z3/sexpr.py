@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Iterator, Union
 
 
@@ -336,8 +337,11 @@ def depth(datum: SExpr) -> int:
     return best
 
 
-def collapse(text: str) -> str:
-    """Rewrite forms one per line with single spaces, dropping comments; keeps token spelling."""
+def collapse(text: str, rename: Mapping[str, str] | None = None) -> str:
+    """Rewrite forms one per line with single spaces, dropping comments; keeps token spelling.
+
+    Symbols named in `rename` are written under their new names.
+    """
     lines: list[str] = []
     current: list[str] = []
     level = 0
@@ -354,6 +358,9 @@ def collapse(text: str) -> str:
         else:
             if current and prev != "lp":
                 current.append(" ")
+            if rename and kind in ("sym", "qsym"):
+                name = raw[1:-1] if kind == "qsym" else raw
+                raw = symbol_text(rename[name]) if name in rename else raw
             current.append(raw)
         prev = kind
         if level <= 0 and current:

@@ -1,0 +1,167 @@
+"""How a model sees a SyGuS problem, and how its answer becomes a candidate again.
+
+The prompt is the problem without comments, one command per line, with two changes that make
+problems of one kind look alike to a model:
+
+- its variables (the synth-fun parameters and the declared variables) are renamed, in order of
+  appearance, to short standard names: x, y, z, w, ... A model then learns one way to write
+  `max` instead of one per spelling of its arguments. The renaming is a bijection onto names
+  the problem does not use, so the prompt states the same problem;
+- it ends with `; solution:` and the opening of the first function's definition,
+  `(define-fun f ((x Int) (y Int)) Int `, so the model writes only the body.
+
+Parameter names are local to a `define-fun`, so a candidate written against the renamed header
+solves the original problem as it stands: the checker reads it against the problem file, never
+against the prompt. `complete` puts the header back in front of a completion; `target` is its
+inverse, re-expressing any candidate (a reference solution, a grammar sample) as the completion
+a model should write after the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import count
+
+from provers.z3 import candidate as _candidate
+from provers.z3.sexpr import SExpr, Symbol, collapse, symbol_text, to_text, tokens
+from provers.z3.sygus import SygusProblem, SynthFun
+
+MARKER = "; solution:\n"
+NAMES = ("x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p", "a", "b", "c", "d", "e")
+
+
+def header(fun: SynthFun, rename: Mapping[str, str] | None = None) -> str:
+    """`(define-fun NAME ((PARAM SORT) ...) SORT ` for `fun`, its parameters renamed by `rename`."""
+    rename = rename or {}
+    params = " ".join(f"({symbol_text(rename.get(p, p))} {s})" for p, s in fun.params)
+    return f"(define-fun {symbol_text(fun.name)} ({params}) {fun.sort} "
+
+
+def symbols_of(text: str) -> set[str]:
+    """Every symbol written in `text` (quoted symbols without their bars)."""
+    return {raw[1:-1] if kind == "qsym" else raw for kind, raw, _ in tokens(text) if kind in ("sym", "qsym")}
+
+
+def renaming(problem: SygusProblem, symbols: Iterable[str]) -> dict[str, str]:
+    """Variables -> standard names, in order of appearance; `symbols` are all the problem's symbols.
+
+    Names of functions and nonterminals are never renamed, and no variable is given a name the
+    problem already uses for anything else, so the renaming cannot capture. A primed state
+    variable (`x!`) follows its unprimed name.
+    """
+    taken = set(symbols)
+    fixed = {f.name for f in problem.synth_funs} | {h.name for h in problem.helpers}
+    for fun in problem.synth_funs:
+        if fun.grammar is not None:
+            fixed |= {nt.name for nt in fun.grammar.nonterminals}
+    ordered: list[str] = []
+    for name in [p for f in problem.synth_funs for p, _ in f.params] + [v for v, _ in problem.variables]:
+        if name not in ordered and name not in fixed and not (name.endswith("!") and name[:-1] in ordered):
+            ordered.append(name)
+    free = taken - set(ordered) - {f"{n}!" for n in ordered}
+    fresh = (name for name in _standard_names() if name not in free and f"{name}!" not in free)
+    out: dict[str, str] = {}
+    for name in ordered:
+        new = next(fresh)
+        out[name] = new
+        if f"{name}!" in taken:
+            out[f"{name}!"] = f"{new}!"
+    return out
+
+
+def _standard_names():
+    yield from NAMES
+    for i in count(1):
+        yield f"x{i}"
+
+
+def prompt(text: str, problem: SygusProblem) -> str:
+    """The model's view of the problem in `text` (see the module docstring)."""
+    rename = renaming(problem, symbols_of(text))
+    body = collapse(text, rename=rename)
+    opening = header(problem.synth_funs[0], rename) if problem.synth_funs else ""
+    return f"{body}\n{MARKER}{opening}"
+
+
+def answer_prefix(prompt_text: str) -> str:
+    """The start of the answer that `prompt_text` ends with ("" for a prompt without one)."""
+    at = prompt_text.rfind(MARKER)
+    return prompt_text[at + len(MARKER) :] if at >= 0 else ""
+
+
+def complete(completion: str, prompt_text: str = "") -> str:
+    """The answer text: the prompt's opening plus the completion, unless the completion restarts it.
+
+    A completion that begins a definition or a code block of its own (as chat models write)
+    is taken as the whole answer.
+    """
+    start = completion.lstrip()
+    if start.startswith("(define-fun") or start.startswith("```"):
+        return completion
+    return answer_prefix(prompt_text) + completion
+
+
+def target(prompt_text: str, candidate: str) -> str | None:
+    """The completion that, written after `prompt_text`, gives `candidate` (up to parameter names).
+
+    None when the candidate cannot be written that way: it does not parse, or its first
+    definition is not the function the prompt opens (another name, arity or sort).
+    """
+    prefix = answer_prefix(prompt_text)
+    text = candidate.lstrip()
+    if not prefix or text.startswith(prefix):
+        return text[len(prefix) :]
+    try:
+        opening = _candidate.read(prefix + "0)")[0]
+        definitions = _candidate.read(candidate)
+    except _candidate.Rejection:
+        return None
+    first = definitions[0]
+    old = [p for p, _ in first.params]
+    new = [p for p, _ in opening.params]
+    if (
+        first.name != opening.name
+        or first.sort != opening.sort
+        or [s for _, s in first.params] != [s for _, s in opening.params]
+        or len(set(old)) != len(old)
+    ):
+        return None
+    mapping = dict(zip(old, new))
+    if set(new) & (_symbols(first.body) - set(old)):
+        return None  # the body uses a header name for something else: renaming would capture it
+    rest = [to_text(d.sexpr()) for d in definitions[1:]]
+    return "\n".join([to_text(_substitute(first.body, mapping)) + ")", *rest])
+
+
+def _symbols(datum: SExpr) -> set[str]:
+    found: set[str] = set()
+    stack = [datum]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(item)
+        elif isinstance(item, Symbol):
+            found.add(str(item))
+    return found
+
+
+def _substitute(datum: SExpr, mapping: Mapping[str, str]) -> SExpr:
+    """`datum` with every symbol in `mapping` replaced, binders included (iterative)."""
+    if not isinstance(datum, tuple):
+        return Symbol(mapping[datum]) if isinstance(datum, Symbol) and datum in mapping else datum
+    out: list[list] = [[], []]  # the result, then the children of `datum`
+    stack: list = [(datum, 0)]
+    while stack:
+        node, i = stack.pop()
+        if i == len(node):
+            done = tuple(out.pop())
+            out[-1].append(done)
+            continue
+        stack.append((node, i + 1))
+        child = node[i]
+        if isinstance(child, tuple):
+            out.append([])
+            stack.append((child, 0))
+        else:
+            out[-1].append(Symbol(mapping[child]) if isinstance(child, Symbol) and child in mapping else child)
+    return out[0][0]
