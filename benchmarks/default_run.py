@@ -113,10 +113,17 @@ def main() -> int:
               f"{key}={rows[0].get(f'grammar_{key}', 0):.4f}")
     by_round = {row["round"]: row for row in rows}
     if 1 in by_round and rows[-1]["round"] > 1:
-        first, last = by_round[1].get(key, 0.0), rows[-1].get(key, 0.0)
-        ratio = f"{last / first:.2f}x" if first > 0 else ("inf" if last > 0 else "n/a (both 0)")
-        met = first > 0 and last / first >= RATIO_TARGET
-        print(f"{key} last/round1={ratio} ({last:.4f} / {first:.4f}); target >={RATIO_TARGET}x {'met' if met else 'MISSED'}")
+        first = by_round[1].get(key, 0.0)
+        final = [row for row in rows if row["kept"]][-1]  # the policy the run ends with
+        for label, row in (("last round", rows[-1]), (f"final kept (round {final['round']})", final)):
+            last = row.get(key, 0.0)
+            ratio = f"{last / first:.2f}x" if first > 0 else ("inf" if last > 0 else "n/a (both 0)")
+            met = first > 0 and last / first >= RATIO_TARGET
+            print(f"{key} {label} / round 1 = {ratio} ({last:.4f} / {first:.4f}); "
+                  f"target >={RATIO_TARGET}x {'met' if met else 'MISSED'}")
+        zero = by_round[0].get(key, 0.0)
+        if zero > 0:
+            print(f"{key} final kept / round 0 (the first model) = {final.get(key, 0.0) / zero:.2f}x")
     kept = [row.get(key, 0.0) for row in rows if row["kept"]]
     monotone = all(b >= a for a, b in zip(kept, kept[1:]))
     print(f"{key} never falls between kept rounds: {'yes' if monotone else 'no'}")

@@ -30,10 +30,10 @@ class RunSection(_Section):
     name: str | None = Field(None, description="Run directory name under out_dir (default: <timestamp>-<shortid>).")
     seed: int = Field(0, description="Seed for sampling, selection and training.")
     torch_threads: int | None = Field(
-        1,
+        None,
         ge=1,
-        description="CPU threads torch uses in this process (unset: torch's default). One is fastest for the "
-        "tiny model, whose matrices are too small to split, and leaves the other cores to other work.",
+        description="CPU threads torch uses in this process for sampling and training (unset: the CPU count, "
+        "at most 4; the tiny model's matrices are too small to gain from more).",
     )
 
 
@@ -41,7 +41,7 @@ class ProblemsSection(_Section):
     path: Path | None = Field(None, description="Problem file or directory (default: the bundled problems/sygus).")
     prover: str = Field("z3", description="Prover that loads and checks the problems.")
     train_limit: int | None = Field(
-        160, ge=1, description="Use at most this many train problems (a seeded choice; unset: all)."
+        None, ge=1, description="Use at most this many train problems (a seeded choice; unset: all)."
     )
     heldout_limit: int | None = Field(None, ge=1, description="Use at most this many held-out problems.")
     probe_size: int = Field(16, ge=0, description="Size of the fixed probe set of earlier-solved problems.")
@@ -49,10 +49,10 @@ class ProblemsSection(_Section):
 
 class SamplingSection(_Section):
     n: int = Field(8, ge=1, description="Samples per train problem per round.")
-    temperature: float = Field(1.0, ge=0.0, description="Sampling temperature for train problems.")
+    temperature: float = Field(0.7, ge=0.0, description="Sampling temperature for train problems.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_new_tokens: int = Field(48, ge=1, description="Most tokens per completion.")
-    eval_n: int = Field(8, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
+    eval_n: int = Field(16, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
     eval_temperature: float = Field(0.6, ge=0.0, description="Sampling temperature when evaluating.")
     k: int = Field(8, ge=1, description="k of the reported pass@k (at most eval_n).")
     retry_with_counterexample: bool = Field(
@@ -76,7 +76,7 @@ class CheckerSection(_Section):
 class SelectSection(_Section):
     per_problem_cap: int = Field(4, ge=1, description="Most solutions per problem in a round's training set.")
     seed_fraction: float = Field(
-        0.5, ge=0.0, le=1.0, description="Fraction of train problems whose reference solution is mixed in."
+        0.15, ge=0.0, le=1.0, description="Fraction of train problems whose reference solution is mixed in."
     )
     dedup: bool = Field(True, description="Deduplicate solutions by canonical form per problem.")
 
@@ -85,6 +85,12 @@ class TrainSection(_Section):
     base_size: Literal["tiny", "small"] = Field(
         "tiny", description="Size preset of the from-scratch base model (used when generator.model is unset)."
     )
+    base_pretrain_steps: int = Field(
+        300,
+        ge=0,
+        description="Language-model steps of the from-scratch base model on the train problems' prompts "
+        "(no solutions, no held-out problems) before round 0, so that it knows the syntax; 0: none.",
+    )
     from_: Literal["base", "continue"] = Field(
         "base", alias="from", description="Fine-tune from the base model each round, or continue the policy."
     )
@@ -92,7 +98,7 @@ class TrainSection(_Section):
     lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay).")
     batch_size: int = Field(8, ge=1, description="Sequences per optimizer step.")
     max_seq_len: int = Field(256, ge=8, description="Prompt + candidate tokens kept per example.")
-    max_steps: int | None = Field(200, ge=1, description="Stop after this many steps (unset: by epochs alone).")
+    max_steps: int | None = Field(300, ge=1, description="Stop after this many steps (unset: by epochs alone).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
 

@@ -29,7 +29,7 @@ from proofloop.metrics import unique_per_solved as unique_per_solved_metric
 from proofloop.prover import Prover, get_prover
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
 from proofloop.store import AttemptRow, DatasetRow, Store
-from proofloop.train import TrainResult, TrainSettings, load_result, train_sft
+from proofloop.train import TrainResult, TrainSettings, load_result, pretrain_lm, train_sft
 from proofloop.types import CheckLimits, Problem, Status, Verdict, sha256
 
 log = logging.getLogger(__name__)
@@ -516,6 +516,7 @@ def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], res
         "train_rows": float(len(rows)),
         **times,
         "time_select_s": stats.get("time_select_s", 0.0),
+        **({"time_pretrain_s": stats["time_pretrain_s"]} if "time_pretrain_s" in stats else {}),
         "samples_per_s": samples / times["time_sample_s"] if times["time_sample_s"] > 0 else 0.0,
         "checks_per_s": checks / times["time_check_s"] if times["time_check_s"] > 0 else 0.0,
         "train_tokens_per_s": result.tokens_per_s,
@@ -530,20 +531,26 @@ def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], res
 
 def run_loop(ctx: RunContext) -> Path:
     """Run (or finish) rounds 0..loop.rounds; rounds already done are skipped."""
-    import torch
-
-    threads = torch.get_num_threads()
-    if ctx.cfg.run.torch_threads is not None:
-        torch.set_num_threads(ctx.cfg.run.torch_threads)
-    try:
+    with torch_threads(ctx.cfg):
         for r in range(ctx.cfg.loop.rounds + 1):
             row = ctx.store.round_row(r)
             if row is not None and row["phase"] == "done":
                 continue
             run_round(ctx, r)
+    return ctx.run_dir
+
+
+@contextmanager
+def torch_threads(cfg: RunConfig) -> Iterator[None]:
+    """Run the block with the configured number of torch threads, restoring the previous number."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.run.torch_threads or min(4, cpu_count()))
+    try:
+        yield
     finally:
         torch.set_num_threads(threads)
-    return ctx.run_dir
 
 
 def create_run(cfg: RunConfig, ui: Any) -> RunContext:
@@ -651,5 +658,31 @@ def ensure_base_model(ctx: RunContext) -> str:
     ]
     with ctx.ui.progress("base model", total=None):
         init_model(tmp, default_corpus(corpus_problems), size=ctx.cfg.train.base_size, seed=ctx.cfg.run.seed)
+    if ctx.cfg.train.base_pretrain_steps:
+        pretrain_base(ctx, tmp)
     os.replace(tmp, path)
     return str(path)
+
+
+def pretrain_base(ctx: RunContext, model_dir: Path) -> TrainResult:
+    """Language-model training of the new base model on the train prompts, in place.
+
+    Only the problems' statements are used (no solutions, no held-out problems): the model
+    learns the syntax and the shape of the problems, not their answers.
+    """
+    t = ctx.cfg.train
+    settings = TrainSettings(
+        epochs=t.base_pretrain_steps * t.batch_size / len(ctx.train_ids), lr=t.lr, batch_size=t.batch_size,
+        max_seq_len=t.max_seq_len, max_steps=t.base_pretrain_steps, weight_decay=t.weight_decay, warmup=t.warmup,
+        seed=derive_seed(ctx.cfg.run.seed, "pretrain"),
+    )
+    texts = [ctx.prompts[pid] for pid in ctx.train_ids]
+    out = model_dir.with_name(model_dir.name + ".pretrained")
+    with ctx.ui.progress("base model: pretrain", total=None) as advance, torch_threads(ctx.cfg):
+        result = pretrain_lm(
+            model_dir, texts, out, settings, progress=lambda step, total, loss: advance(1, total=total, loss=loss)
+        )
+    shutil.rmtree(model_dir)
+    os.replace(out, model_dir)
+    ctx.store.add_round_stats(0, {"time_pretrain_s": result.seconds})
+    return result

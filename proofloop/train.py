@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from proofloop.errors import ProofloopError
 
@@ -61,14 +62,17 @@ class TrainResult:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
-def encode_example(tokenizer, prompt: str, candidate: str, max_seq_len: int) -> tuple[list[int], list[int]]:
+def encode_example(
+    tokenizer, prompt: str, candidate: str, max_seq_len: int, *, eos: bool = True
+) -> tuple[list[int], list[int]]:
     """Token ids and labels for prompt -> candidate; prompt tokens are masked out of the loss.
 
     The prompt is encoded exactly as a generator encodes it (with its special tokens), and
-    over-long prompts lose tokens from their start, just after the first (BOS) token.
+    over-long prompts lose tokens from their start, just after the first (BOS) token. With
+    `eos` the candidate is followed by the end-of-sequence token, which the model learns too.
     """
     prompt_ids = tokenizer(prompt)["input_ids"]
-    answer_ids = tokenizer(candidate, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    answer_ids = tokenizer(candidate, add_special_tokens=False)["input_ids"] + ([tokenizer.eos_token_id] if eos else [])
     answer_ids = answer_ids[:max_seq_len - 1]
     room = max_seq_len - len(answer_ids)
     if len(prompt_ids) > room:
@@ -130,16 +134,42 @@ def train_sft(
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
     """Fine-tune the model at `base` on (prompt, candidate) pairs and save it to `out_dir`."""
+    if not examples:
+        raise ProofloopError("train: no training examples (nothing verified and no reference solutions)")
+    return _train(base, lambda tok: [encode_example(tok, p, c, settings.max_seq_len) for p, c in examples],
+                  out_dir, settings, progress)
+
+
+def pretrain_lm(
+    base: str | Path,
+    texts: Sequence[str],
+    out_dir: Path,
+    settings: TrainSettings,
+    *,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
+    """Language-model training of the model at `base` on whole texts (the loss covers every token)."""
+    if not texts:
+        raise ProofloopError("pretrain: no texts to train on")
+    return _train(base, lambda tok: [encode_example(tok, "", t, settings.max_seq_len, eos=False) for t in texts],
+                  out_dir, settings, progress)
+
+
+def _train(
+    base: str | Path,
+    encode: Callable[[Any], list[tuple[list[int], list[int]]]],
+    out_dir: Path,
+    settings: TrainSettings,
+    progress: Callable[[int, int, float], None] | None,
+) -> TrainResult:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
-    if not examples:
-        raise ProofloopError("train: no training examples (nothing verified and no reference solutions)")
     torch.manual_seed(settings.seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model.train()
-    encoded = [encode_example(tokenizer, p, c, settings.max_seq_len) for p, c in examples]
+    encoded = encode(tokenizer)
     steps_total = _total_steps(len(encoded), settings)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = get_linear_schedule_with_warmup(optimizer, min(settings.warmup, steps_total - 1), steps_total)

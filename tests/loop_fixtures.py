@@ -39,7 +39,7 @@ def write_config(path: Path, problems: Path, out_dir: Path, name: str, **section
         "sampling": {"n": 4, "eval_n": 4, "k": 2, "max_new_tokens": 24},
         "checker": {"workers": 1, "timeout_s": 5.0},
         "select": {"seed_fraction": 0.5},
-        "train": {"max_steps": 3, "batch_size": 8, "lr": 3e-3, "warmup": 1},
+        "train": {"max_steps": 3, "batch_size": 8, "lr": 3e-3, "warmup": 1, "base_pretrain_steps": 2},
         "loop": {"rounds": 1},
     }
     for section, values in sections.items():

@@ -72,6 +72,9 @@ def test_tiny_run_store_contents(finished_run):
 
     assert set(conn.execute("SELECT checker, checker_version FROM verdicts")) == {("z3", z3.get_version_string())}
     assert (run_dir / "config.json").is_file() and (run_dir / "base_model" / "config.json").is_file()
+    # The base model was pre-trained on the train prompts before round 0.
+    assert conn.execute("SELECT value FROM round_stats WHERE round = 0 AND key = 'time_pretrain_s'").fetchone()[0] > 0
+    assert not any(p.name.startswith("base_model.") for p in run_dir.iterdir())
     saved = load_config(run_dir / "config.json", [])
     assert saved.run.name == "tiny" and saved.sampling.n == 4
 

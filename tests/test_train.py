@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from proofloop.tinymodel import init_model
-from proofloop.train import IGNORE, TrainingDiverged, TrainSettings, encode_example, load_result, train_sft
+from proofloop.train import (
+    IGNORE, TrainingDiverged, TrainSettings, encode_example, load_result, pretrain_lm, train_sft,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -73,6 +75,16 @@ def test_nan_loss_stops_with_a_clear_error(base, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"^train: loss is (nan|inf) at step \d+/\d+ \(lr=1e\+30\); lower train.lr$"):
         train_sft(base, EXAMPLES, tmp_path / "ck", TrainSettings(epochs=20, batch_size=4, lr=1e30, warmup=0))
     assert not (tmp_path / "ck").exists()
+
+
+def test_pretraining_learns_every_token_of_the_texts_and_no_eos(base, tokenizer, tmp_path):
+    ids, labels = encode_example(tokenizer, "", PROMPTS[0], max_seq_len=64, eos=False)
+    assert ids == tokenizer(PROMPTS[0])["input_ids"] and ids[0] == tokenizer.bos_token_id
+    assert labels == [IGNORE] + ids[1:]  # everything but <bos>, and no <eos> after the text
+    result = pretrain_lm(base, PROMPTS, tmp_path / "pre", TrainSettings(epochs=6, lr=3e-3, batch_size=4, warmup=2))
+    assert result.steps == 18 and result.loss_last < 0.5 * result.loss_first
+    with pytest.raises(Exception, match="no texts"):
+        pretrain_lm(base, [], tmp_path / "none", TrainSettings())
 
 
 def test_no_examples_is_an_error(base, tmp_path):
