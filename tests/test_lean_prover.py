@@ -210,6 +210,10 @@ def test_prompt_extract_canonical():
     )
     assert prover.canonical(":= by\n  norm_num -- done\n") == prover.canonical("by norm_num")
     assert prover.canonical("by norm_num") != prover.canonical("by simp")
+    # The training target continues the prompt after `:=` and closes the block where extract stops.
+    completion = prover.target(prompt, "by\n  norm_num")
+    assert completion == " by\n  norm_num\n```"
+    assert prover.extract(completion + "\nmore text", prompt) == "by\n  norm_num"
 
 
 # -- LeanDojo import, over TEST DOUBLES of lean-dojo's traced objects --------------------------
