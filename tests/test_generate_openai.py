@@ -48,6 +48,12 @@ def _ok(request: Request) -> Response:
     return Response(json.dumps({"choices": _choices(body["n"], body["prompt"][:1])}), content_type="application/json")
 
 
+def _requests_for(server: HTTPServer, prompt: str) -> list[Request]:
+    """The logged requests for `prompt`. The server logs a request after answering it, so one
+    from an earlier test can land in the log after that test's cleanup: never read log[0]."""
+    return [request for request, _ in server.log if request.get_json().get("prompt") == prompt]
+
+
 def _gen(server: HTTPServer, sleeps: list[float] | None = None, **kwargs) -> OpenAIGenerator:
     kwargs.setdefault("max_retries", 3)
     sleep = sleeps.append if sleeps is not None else (lambda s: None)
@@ -62,7 +68,7 @@ def test_completions_log_probs_and_request_fields(server):
     assert [[c.text for c in cs] for cs in out] == [[" p0)", " p1)", " p2)"], [" q0)", " q1)", " q2)"]]
     assert [c.num_tokens for c in out[0]] == [3, 3, 3]
     assert [c.logprob for c in out[0]] == [-0.875, -1.0, -1.125]
-    request, _ = server.log[0]
+    (request,) = _requests_for(server, "p1")
     body = request.get_json()
     assert body == {
         "model": "tiny",
@@ -80,8 +86,8 @@ def test_completions_log_probs_and_request_fields(server):
 
 def test_no_key_no_header_and_no_seed_no_seed_field(server):
     server.expect_request(PATH).respond_with_handler(_ok)
-    _gen(server).generate(["p"], 1, SamplingParams())
-    request, _ = server.log[0]
+    _gen(server).generate(["no key"], 1, SamplingParams())
+    (request,) = _requests_for(server, "no key")
     assert "Authorization" not in request.headers
     assert "seed" not in request.get_json() and "stop" not in request.get_json()
 
@@ -92,17 +98,18 @@ def test_server_that_caps_n_is_asked_again_with_fresh_seeds(server):
         return Response(json.dumps({"choices": _choices(1, f"s{seed}-")}), content_type="application/json")
 
     server.expect_request(PATH).respond_with_handler(one_choice)
-    out = _gen(server).generate(["p"], 3, SamplingParams(seed=10))
+    out = _gen(server).generate(["short"], 3, SamplingParams(seed=10))
     assert [c.text for c in out[0]] == [" s10-0)", " s11-0)", " s12-0)"]
-    assert [r.get_json()["n"] for r, _ in server.log] == [3, 2, 1]
+    assert [r.get_json()["n"] for r in _requests_for(server, "short")] == [3, 2, 1]
 
 
 def test_max_n_per_request_splits_the_samples(server):
     server.expect_request(PATH).respond_with_handler(_ok)
-    out = _gen(server, max_n_per_request=2).generate(["p"], 5, SamplingParams(seed=0))
+    out = _gen(server, max_n_per_request=2).generate(["split"], 5, SamplingParams(seed=0))
     assert len(out[0]) == 5
-    assert [r.get_json()["n"] for r, _ in server.log] == [2, 2, 1]
-    assert [r.get_json()["seed"] for r, _ in server.log] == [0, 1, 2]
+    requests = _requests_for(server, "split")
+    assert [r.get_json()["n"] for r in requests] == [2, 2, 1]
+    assert [r.get_json()["seed"] for r in requests] == [0, 1, 2]
 
 
 def test_429_then_success_is_retried_after_backoff(server):
@@ -126,8 +133,8 @@ def test_500_until_retries_run_out_is_an_error_naming_the_last_failure(server):
     sleeps: list[float] = []
     gen = _gen(server, sleeps, max_retries=2, backoff_s=1.0)
     with pytest.raises(GeneratorError, match=r"gave up after 3 attempts; last: HTTP 500: engine dead"):
-        gen.generate(["p"], 1, SamplingParams())
-    assert len(server.log) == 3
+        gen.generate(["dead"], 1, SamplingParams())
+    assert len(_requests_for(server, "dead")) == 3
     # Exponential with jitter: attempt k waits between half and all of 1s * 2**(k-1).
     assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
 
@@ -137,11 +144,11 @@ def test_400_is_a_clear_error_with_the_servers_message_and_no_retry(server):
         {"error": {"message": "n must be at most 1", "type": "invalid_request_error"}}, status=400
     )
     with pytest.raises(GeneratorError) as e:
-        _gen(server).generate(["p"], 4, SamplingParams())
+        _gen(server).generate(["refused"], 4, SamplingParams())
     message = str(e.value)
     assert "refused the request (HTTP 400): n must be at most 1" in message
     assert "set generator.max_n_per_request" in message and "\n" not in message
-    assert len(server.log) == 1
+    assert len(_requests_for(server, "refused")) == 1
 
 
 def test_401_points_at_the_api_key(server):
@@ -207,8 +214,9 @@ def test_make_generator_reads_the_key_from_the_named_variable(server, monkeypatc
     cfg = GeneratorConfig(backend="openai", model="tiny", base_url=server.url_for("/v1"), api_key_env="MY_KEY")
     gen = make_generator(cfg)
     assert isinstance(gen, OpenAIGenerator) and gen.name == "openai"
-    assert gen.generate(["p"], 1, SamplingParams())[0][0].text == " p0)"
-    assert server.log[0][0].headers["Authorization"] == "Bearer sk-env"
+    assert gen.generate(["key test"], 1, SamplingParams())[0][0].text == " k0)"
+    (request,) = _requests_for(server, "key test")
+    assert request.headers["Authorization"] == "Bearer sk-env"
 
 
 def test_server_without_logprobs_still_gives_completions(server):
