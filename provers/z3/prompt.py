@@ -127,28 +127,20 @@ def target(prompt_text: str, candidate: str) -> str | None:
     ):
         return None
     mapping = dict(zip(old, new))
-    if set(new) & (_symbols(first.body) - set(old)):
+    if set(new) & (symbols_of(to_text(first.body)) - set(old)):
         return None  # the body uses a header name for something else: renaming would capture it
     rest = [to_text(d.sexpr()) for d in definitions[1:]]
     return "\n".join([to_text(_substitute(first.body, mapping)) + ")", *rest])
 
 
-def _symbols(datum: SExpr) -> set[str]:
-    found: set[str] = set()
-    stack = [datum]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, tuple):
-            stack.extend(item)
-        elif isinstance(item, Symbol):
-            found.add(str(item))
-    return found
-
-
 def _substitute(datum: SExpr, mapping: Mapping[str, str]) -> SExpr:
     """`datum` with every symbol in `mapping` replaced, binders included (iterative)."""
+
+    def atom(item: SExpr) -> SExpr:
+        return Symbol(mapping[item]) if isinstance(item, Symbol) and item in mapping else item
+
     if not isinstance(datum, tuple):
-        return Symbol(mapping[datum]) if isinstance(datum, Symbol) and datum in mapping else datum
+        return atom(datum)
     out: list[list] = [[], []]  # the result, then the children of `datum`
     stack: list = [(datum, 0)]
     while stack:
@@ -163,5 +155,5 @@ def _substitute(datum: SExpr, mapping: Mapping[str, str]) -> SExpr:
             out.append([])
             stack.append((child, 0))
         else:
-            out[-1].append(Symbol(mapping[child]) if isinstance(child, Symbol) and child in mapping else child)
+            out[-1].append(atom(child))
     return out[0][0]
