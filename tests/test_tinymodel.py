@@ -8,6 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from proofloop.errors import ConfigError, ProofloopError
 from proofloop.tinymodel import SIZES, init_model, train_tokenizer
+from sygus_texts import MAX2 as SHARED_MAX2
 
 CORPUS = [
     "(set-logic LIA)\n(synth-fun max2 ((x Int) (y Int)) Int)\n(constraint (>= (max2 x y) x))\n(check-synth)",
@@ -120,16 +121,7 @@ def test_tiny_model_trains_loss_falls_and_weights_change(model_dir):
 
 # --- the corpus of real problems and the init-model command ------------------------------------
 
-MAX2 = """;; reference: (define-fun max2 ((x Int) (y Int)) Int (ite (>= x y) x y))
-(set-logic LIA)
-(synth-fun max2 ((x Int) (y Int)) Int)
-(declare-var x Int)
-(declare-var y Int)
-(constraint (>= (max2 x y) x))
-(constraint (>= (max2 x y) y))
-(constraint (or (= x (max2 x y)) (= y (max2 x y))))
-(check-synth)
-"""
+MAX2 = ";; reference: (define-fun max2 ((x Int) (y Int)) Int (ite (>= x y) x y))\n" + SHARED_MAX2
 
 INV = """(set-logic LIA)
 (synth-inv inv-f ((x Int)))

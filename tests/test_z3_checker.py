@@ -9,19 +9,11 @@ from hypothesis import strategies as st
 
 from proofloop.types import CheckLimits, Status, Verdict
 from provers.z3 import Z3Prover
+from sygus_texts import MAX2
 
 PROVER = Z3Prover()
 FAST = CheckLimits(timeout_s=10)
 
-MAX2 = """(set-logic LIA)
-(synth-fun max2 ((x Int) (y Int)) Int)
-(declare-var x Int)
-(declare-var y Int)
-(constraint (>= (max2 x y) x))
-(constraint (>= (max2 x y) y))
-(constraint (or (= x (max2 x y)) (= y (max2 x y))))
-(check-synth)
-"""
 MAX2_OK = "(define-fun max2 ((a Int) (b Int)) Int (ite (>= a b) a b))"
 
 INV = """(set-logic LIA)
