@@ -6,7 +6,8 @@ train sample budget goes to the frontier of the policy's ability rather than eve
 
 1. problems solved sometimes but not always in the last round that tried them;
 2. problems not solved yet, at a level no higher than one above the highest level solved in
-   their family (untried ones first, then those tried fewest times);
+   their family, or at the family's lowest level while none is solved, the families taking
+   turns (within a family: untried ones first, then those tried fewest times; lower levels first);
 3. a small share (`mastered_share`) of one sample each for problems solved every time, so a
    forgotten problem shows up again;
 4. whatever is left, to unsolved problems further up the ladder, lowest levels first.
@@ -73,8 +74,13 @@ def latest_outcomes(outcomes: Mapping[tuple[int, str], tuple[int, int]]) -> dict
 
 
 def reached_levels(rungs: Mapping[str, Rung], solved: set[str]) -> dict[str, int]:
-    """family -> the highest level with a solved problem (0 when none is solved)."""
-    out = {rung.family: 0 for rung in rungs.values()}
+    """family -> the highest level with a solved problem; with none solved, one below its lowest level.
+
+    A family's lowest rung is then always on the frontier, whatever level it starts at.
+    """
+    out: dict[str, int] = {}
+    for rung in rungs.values():
+        out[rung.family] = min(out.get(rung.family, rung.level), rung.level - 1)
     for pid in solved:
         rung = rungs[pid]
         out[rung.family] = max(out[rung.family], rung.level)
@@ -107,8 +113,8 @@ def allocate(
     plan: list[Allocation] = []
     left = budget
     refresh = min(len(mastered), int(budget * mastered_share))
-    for group, reason in ((partial, "partial"), (near, "frontier")):
-        for pid in sorted(group, key=order):
+    for group, reason in ((sorted(partial, key=order), "partial"), (interleaved(near, rungs, order), "frontier")):
+        for pid in group:
             if left - refresh < n:
                 break
             plan.append(Allocation(pid, n, reason))
@@ -122,6 +128,18 @@ def allocate(
         plan.append(Allocation(pid, n, "beyond"))
         left -= n
     return plan
+
+
+def interleaved(ids: list[str], rungs: Mapping[str, Rung], order: Callable[[str], tuple]) -> list[str]:
+    """`ids` taken one family at a time in turn, each family's in `order`: every family gets its share."""
+    by_family: dict[str, list[str]] = {}
+    for pid in sorted(ids, key=order):
+        by_family.setdefault(rungs[pid].family, []).append(pid)
+    queues = [by_family[f] for f in sorted(by_family)]
+    out = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
 
 
 def groups(plan: Mapping[str, tuple[int, str]]) -> dict[int, list[str]]:

@@ -53,3 +53,10 @@ def test_plans_are_seeded_and_grouped_by_sample_count():
     two = allocate(ladder(), {}, budget=40, n=8, mastered_share=0.1, seed=3, round=2)
     assert one == two
     assert groups({a.problem_id: (a.samples, a.reason) for a in one}) == {8: [a.problem_id for a in one]}
+
+
+def test_a_family_that_starts_above_level_one_is_on_the_frontier_from_its_lowest_rung():
+    rungs = {"c3_0": Rung("c", 3), "c3_1": Rung("c", 3), "c4_0": Rung("c", 4), "a1_0": Rung("a", 1)}
+    plan = allocate(rungs, {}, budget=24, n=8, mastered_share=0.0, seed=0, round=0)
+    assert {a.problem_id for a in plan} == {"c3_0", "c3_1", "a1_0"}
+    assert all(a.reason == "frontier" for a in plan)
