@@ -100,6 +100,11 @@ class SelectSection(_Section):
         description="Seed references only from train problems at this ladder level or below (unset: any level); "
         "the levels above are left for the loop to climb.",
     )
+    seed_unlock: bool = Field(
+        False,
+        description="Unlock the seeded references one ladder level at a time: level 1 in round 0, every level "
+        "in the last round, evenly in between (see docs/curriculum.md).",
+    )
 
 
 class TrainSection(_Section):
@@ -137,6 +142,12 @@ class LoopSection(_Section):
         0.95, gt=0.5, lt=1.0, description="Confidence of the gate's paired bootstrap test (see gate_tolerance)."
     )
     bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples for the gate and the intervals.")
+    conjectures: int = Field(
+        0,
+        ge=0,
+        description="After each round, derive up to this many new train problems from solved ones by moving a "
+        "constant; each is kept only if the moved solution verifies (proofloop/conjecture.py). 0: off.",
+    )
     forgetting_threshold: float = Field(
         0.1, ge=0.0, le=1.0, description="Largest allowed probe forgetting rate; a round above it is discarded."
     )

@@ -48,6 +48,24 @@ def is_generated(problem_id: str, text: str) -> bool:
     return _LEVEL.search(text) is not None
 
 
+LADDER_TOP = 5  # the highest level problems/generate.py writes
+
+
+def seed_level(cfg, r: int) -> int | None:
+    """The highest ladder level whose references seed round r (None: every level).
+
+    With `select.seed_unlock`, the levels open one step at a time: level 1 in round 0, all
+    of them (up to LADDER_TOP) in the last round, evenly in between; `select.seed_max_level`
+    caps them in any case.
+    """
+    cap = cfg.select.seed_max_level
+    if cfg.select.seed_unlock:
+        rounds = max(1, cfg.loop.rounds)
+        level = 1 + round(min(r, rounds) * (LADDER_TOP - 1) / rounds)
+        return level if cap is None else min(cap, level)
+    return cap
+
+
 def up_to_level(problems: Sequence, level: int | None) -> list:
     """The problems whose ladder level is at most `level` (all of them when level is None)."""
     if level is None:

@@ -97,6 +97,10 @@ def run_round(ctx: RunContext, r: int) -> dict[str, float]:
             check(ctx, r, "retry")
     with phase(ctx, r, "select"):
         rows = select(ctx, r)
+        if ctx.cfg.loop.conjectures:
+            from proofloop.conjecture import extend_run
+
+            extend_run(ctx, r)
     with phase(ctx, r, "train"):
         checkpoint, result = train(ctx, r, policy, rows)
     ctx._generators.clear()  # the policy's model is not needed any more; free its memory
@@ -320,8 +324,8 @@ def select(ctx: RunContext, r: int) -> list[DatasetRow]:
         a for purpose in ("train", "retry") for a in ctx.store.attempts(r, purpose, ctx.checker, ctx.checker_version)
     ]
     new = verified_rows(attempts, r)
-    if r == 0:
-        new += reference_rows(ctx)
+    if r == 0 or ctx.cfg.select.seed_unlock:
+        new += reference_rows(ctx, r)
     ctx.store.add_dataset_rows(new)
     counts = ctx.store.verified_counts(ctx.checker, ctx.checker_version, max_round=r)
     chosen = training_set(
@@ -334,12 +338,15 @@ def select(ctx: RunContext, r: int) -> list[DatasetRow]:
     return chosen
 
 
-def reference_rows(ctx: RunContext) -> list[DatasetRow]:
-    """The seed data: reference solutions of a seeded fraction of train problems, checked like any candidate."""
-    from proofloop.curriculum import up_to_level
+def reference_rows(ctx: RunContext, r: int = 0) -> list[DatasetRow]:
+    """The seed data: reference solutions of a seeded fraction of train problems, checked like any candidate.
 
-    pool = up_to_level([ctx.problems[pid] for pid in ctx.train_ids], ctx.cfg.select.seed_max_level)
-    chosen = seed_problems(pool, ctx.cfg.select.seed_fraction, ctx.cfg.run.seed)
+    Only problems at the ladder levels that round r has unlocked count (curriculum.seed_level).
+    """
+    from proofloop.curriculum import seed_level, up_to_level
+
+    chosen = seed_problems([ctx.problems[pid] for pid in ctx.train_ids], ctx.cfg.select.seed_fraction, ctx.cfg.run.seed)
+    chosen = up_to_level(chosen, seed_level(ctx.cfg, r))
     keyed = [(p.id, p.reference, canonical_hash(ctx.prover, p.reference)) for p in chosen]
     cached = {key: ctx.store.cached_verdict(key[0], key[2], ctx.checker, ctx.checker_version) for key in keyed}
     todo = [key for key in keyed if cached[key] is None]
@@ -355,7 +362,7 @@ def reference_rows(ctx: RunContext) -> list[DatasetRow]:
             continue
         rows.append(
             DatasetRow(
-                problem_id=key[0], candidate=key[1], canonical_hash=key[2], origin="reference", round=0,
+                problem_id=key[0], candidate=key[1], canonical_hash=key[2], origin="reference", round=r,
                 checker=verdict.checker, checker_version=verdict.checker_version, verdict_seconds=verdict.seconds,
             )
         )
@@ -436,7 +443,12 @@ def slice_metrics(ctx: RunContext, r: int, heldout: Sequence[dict]) -> dict[str,
 
     baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version) if r == 0 else []
     train = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, max_round=r)
-    return ladder_metrics(ctx.problems, heldout, baseline, train, ctx.k, lambda a, k, p: pass_metrics(a, k, p))
+    out = ladder_metrics(ctx.problems, heldout, baseline, train, ctx.k, lambda a, k, p: pass_metrics(a, k, p))
+    if ctx.cfg.loop.conjectures:
+        from proofloop.conjecture import conjecture_metrics
+
+        out.update(conjecture_metrics(ctx.train_ids, train))
+    return out
 
 
 def probe_ids(ctx: RunContext, r: int) -> list[str]:

@@ -60,3 +60,15 @@ def test_a_family_that_starts_above_level_one_is_on_the_frontier_from_its_lowest
     plan = allocate(rungs, {}, budget=24, n=8, mastered_share=0.0, seed=0, round=0)
     assert {a.problem_id for a in plan} == {"c3_0", "c3_1", "a1_0"}
     assert all(a.reason == "frontier" for a in plan)
+
+
+def test_seed_levels_unlock_one_step_per_round():
+    from proofloop.config import load_config
+    from proofloop.curriculum import seed_level
+
+    cfg = load_config(None, ["select.seed_unlock=true", "loop.rounds=3"])
+    assert [seed_level(cfg, r) for r in range(4)] == [1, 2, 4, 5]
+    capped = load_config(None, ["select.seed_unlock=true", "loop.rounds=3", "select.seed_max_level=3"])
+    assert [seed_level(capped, r) for r in range(4)] == [1, 2, 3, 3]
+    assert seed_level(load_config(None, []), 2) is None
+    assert seed_level(load_config(None, ["select.seed_max_level=2"]), 0) == 2

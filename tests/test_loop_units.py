@@ -130,7 +130,7 @@ def scripted_run(tmp_path):
     problems = write_problems(tmp_path / "problems")
     cfg = load_config(None, [f"problems.path={json.dumps(str(problems))}", f"run.out_dir={json.dumps(str(tmp_path))}",
                              "run.name=retry", "generator.model=unused", "checker.workers=1",
-                             "sampling.retry_with_counterexample=true", "sampling.n=2"])
+                             "sampling.retry_with_counterexample=true", "sampling.n=2", "problems.allow_overlap=true"])
     return loop.create_run(cfg, _NoUI())
 
 
