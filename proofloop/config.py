@@ -57,7 +57,7 @@ class SamplingSection(_Section):
     temperature: float = Field(0.7, ge=0.0, description="Sampling temperature for train problems.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_new_tokens: int = Field(48, ge=1, description="Most tokens per completion.")
-    eval_n: int = Field(16, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
+    eval_n: int = Field(8, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
     eval_temperature: float = Field(0.6, ge=0.0, description="Sampling temperature when evaluating.")
     k: int = Field(8, ge=1, description="k of the reported pass@k (at most eval_n).")
     frontier: bool = Field(
@@ -66,7 +66,7 @@ class SamplingSection(_Section):
         "level above the highest solved level of their family; little on those solved every time "
         "(see proofloop/curriculum.py). Off: n samples for every train problem.",
     )
-    budget: int = Field(1600, ge=1, description="Train samples per round under frontier sampling.")
+    budget: int = Field(1200, ge=1, description="Train samples per round under frontier sampling.")
     mastered_share: float = Field(
         0.1, ge=0.0, le=1.0, description="Share of the budget for one sample each of problems solved every time."
     )
@@ -101,7 +101,7 @@ class SelectSection(_Section):
         "the levels above are left for the loop to climb.",
     )
     seed_unlock: bool = Field(
-        False,
+        True,
         description="Unlock the seeded references one ladder level at a time: level 1 in round 0, every level "
         "in the last round, evenly in between (see docs/curriculum.md).",
     )
@@ -112,7 +112,7 @@ class TrainSection(_Section):
         "tiny", description="Size preset of the from-scratch base model (used when generator.model is unset)."
     )
     base_pretrain_steps: int = Field(
-        300,
+        150,
         ge=0,
         description="Language-model steps of the from-scratch base model on the train problems' prompts "
         "(no solutions, no held-out problems) before round 0, so that it knows the syntax; 0: none.",
@@ -124,7 +124,7 @@ class TrainSection(_Section):
     lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay).")
     batch_size: int = Field(8, ge=1, description="Sequences per optimizer step.")
     max_seq_len: int = Field(256, ge=8, description="Prompt + candidate tokens kept per example.")
-    max_steps: int | None = Field(300, ge=1, description="Stop after this many steps (unset: by epochs alone).")
+    max_steps: int | None = Field(200, ge=1, description="Stop after this many steps (unset: by epochs alone).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
 
