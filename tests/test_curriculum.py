@@ -70,5 +70,5 @@ def test_seed_levels_unlock_one_step_per_round():
     assert [seed_level(cfg, r) for r in range(4)] == [1, 2, 4, 5]
     capped = load_config(None, ["select.seed_unlock=true", "loop.rounds=3", "select.seed_max_level=3"])
     assert [seed_level(capped, r) for r in range(4)] == [1, 2, 3, 3]
-    assert seed_level(load_config(None, []), 2) is None
-    assert seed_level(load_config(None, ["select.seed_max_level=2"]), 0) == 2
+    assert seed_level(load_config(None, ["select.seed_unlock=false"]), 2) is None
+    assert seed_level(load_config(None, ["select.seed_unlock=false", "select.seed_max_level=2"]), 0) == 2
