@@ -233,3 +233,30 @@ def bundled_problems_dir() -> Path:
             "(git clone, then pip install -e .), not with a wheel; pass a problem path instead"
         )
     return path
+
+
+def load_problem(path: Path, theorem: str | None) -> Problem:
+    """The problem in `path` (a prover's file, a JSONL file or a folder), or the one `theorem` names."""
+    return pick_problem(load_problems(path), theorem, path)
+
+
+def pick_problem(problems: list[Problem], theorem: str | None, path: Path) -> Problem:
+    """The problem named `theorem` (by id, the id's last path component, or meta "theorem")."""
+    if not problems:
+        raise ProofloopError(f"{path}: holds no problems")
+    if theorem is None:
+        if len(problems) == 1:
+            return problems[0]
+        raise ProofloopError(f"{path}: holds {len(problems)} problems; pick one with --theorem: {_names(problems)}")
+    found = [p for p in problems if theorem in (p.id, p.id.rsplit("/", 1)[-1], p.meta.get("theorem"))]
+    if not found:
+        raise ProofloopError(f"{path}: no problem named {theorem!r}; it holds: {_names(problems)}")
+    if len(found) > 1:
+        raise ProofloopError(f"{path}: {theorem!r} names {len(found)} problems: {_names(found)}; use the full id")
+    return found[0]
+
+
+def _names(problems: list, limit: int = 20) -> str:
+    names = [p.id for p in problems[:limit]]
+    more = f" and {len(problems) - limit} more" if len(problems) > limit else ""
+    return ", ".join(names) + more
