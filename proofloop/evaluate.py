@@ -199,6 +199,7 @@ def sample_problem(generator: "Generator", problem: Problem, n: int, params: "Sa
     prover = get_prover(problem.prover)
     started = time.perf_counter()
     prompt = prover.prompt(problem)
+    params = replace(params, stop=tuple(dict.fromkeys(params.stop + prover.stop)))
     (completions,) = generator.generate([prompt], n, params)
     seconds = time.perf_counter() - started
     candidates = [prover.extract(c.text, prompt) for c in completions]
@@ -281,14 +282,11 @@ def prove_by_sampling(
 
 
 def prove_by_search(problem: Problem, generator, n: int, params, limits: CheckLimits, budget_s: float) -> ProveOutcome:
-    """Best-first tactic search (Lean only); the found proof is re-checked as a whole proof."""
-    if problem.prover != "lean":
-        raise ProofloopError(f"--search is tactic-mode search, which only the Lean prover has (this is a {problem.prover} problem)")
-    from provers.lean import best_first_search
-
-    result = best_first_search(
-        get_prover("lean"), problem, generator, params=params, samples=n, time_budget_s=budget_s, limits=limits
-    )
+    """The prover's proof search (Lean: best-first tactic search); the proof found is re-checked whole."""
+    prover = get_prover(problem.prover)
+    if not prover.can_search:
+        raise ProofloopError(f"--search is step-by-step proof search, which the {problem.prover} prover does not have")
+    result = prover.search(problem, generator, params=params, samples=n, time_budget_s=budget_s, limits=limits)
     outcome = ProveOutcome(problem.id, samples=result.nodes, distinct=result.nodes, seconds=result.seconds)
     if result.verdict is not None and result.verdict.verified:
         outcome.candidate, outcome.verdict = result.proof, result.verdict

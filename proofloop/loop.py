@@ -172,7 +172,7 @@ def sample(
         temperature=temperature,
         top_p=ctx.cfg.sampling.top_p,
         max_new_tokens=ctx.cfg.sampling.max_new_tokens,
-        stop=tuple(getattr(ctx.prover, "stop", ())),
+        stop=ctx.prover.stop,
     )
     drawn = 0
     with ctx.ui.progress(f"round {r}: sample {purpose}", total=sum(len(c) for c in todo) * n) as advance:
@@ -199,7 +199,7 @@ def attempt_row(
     candidate = ctx.prover.extract(completion.text, prompt)
     recorded = {
         "temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
-        "seed": params.seed, **(extra or {}),
+        "seed": params.seed, "stop": list(params.stop), **(extra or {}),
     }
     return AttemptRow(
         round=r, purpose=purpose, problem_id=pid, sample_idx=idx, completion=completion.text,
@@ -562,10 +562,7 @@ def configured_prover(cfg: RunConfig) -> Prover:
     prover = get_prover(cfg.problems.prover)
     settings = cfg.prover_settings()
     if settings:
-        configure = getattr(prover, "configure", None)
-        if configure is None:
-            raise ConfigError(f"config: the {cfg.problems.prover} prover takes no settings table")
-        configure(settings)
+        prover.configure(settings)
     return prover
 
 

@@ -20,10 +20,11 @@ from proofloop.problemfile import (
     prover_of_jsonl,
     write_jsonl,
 )
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 
-class LinesProver:
+class LinesProver(Prover):
     """A tiny prover for these tests: a problem is lines of text, and no line may say 'bad'."""
 
     suffixes = (".lines",)

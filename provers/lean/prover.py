@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from proofloop.errors import ProblemFormatError, ToolchainMissing
+from proofloop.prover import Prover, SearchResult
 from proofloop.types import CheckLimits, Problem, Split, Status, Verdict
 from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
 from provers.lean.guards import GUARDS_VERSION, check_candidate
@@ -29,11 +30,15 @@ PROMPT = "Complete the following Lean 4 code:\n\n```lean4\n"
 _FENCED = re.compile(r"^\s*```[\w-]*[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.S)
 
 
-class LeanProver:
+class LeanProver(Prover):
     """Lean 4 theorem proving: `.lean` problem files, whole-proof checks, tactic-mode sessions."""
 
     name = "lean"
     suffixes = (".lean",)
+    # The prompt opens a ```lean4 block and `target` closes it on a line of its own; a proof
+    # never holds a fence (`extract` ends it at the first one).
+    stop = ("\n```",)
+    can_search = True
 
     def __init__(self, config: LeanConfig | None = None):
         self.config = config or LeanConfig.from_env()
@@ -280,6 +285,17 @@ class LeanProver:
             if replay.status is not Status.VERIFIED:
                 outcome = replay
         return self._verdict(outcome, started)
+
+    def search(
+        self, problem: Problem, generator: Any, *, params: Any, samples: int, time_budget_s: float,
+        limits: CheckLimits,
+    ) -> SearchResult:
+        """Best-first tactic search over the REPL's proof states (see tactic.py)."""
+        from provers.lean.tactic import best_first_search
+
+        return best_first_search(
+            self, problem, generator, params=params, samples=samples, time_budget_s=time_budget_s, limits=limits
+        )
 
     def warm(self, problems: Iterable[Problem]) -> int:
         """Elaborate the headers of `problems` ahead of timed checks; returns how many."""
