@@ -173,18 +173,3 @@ def get_prover(name: str) -> Prover:
     prover = _load_target(target)()
     _cache[name] = prover
     return prover
-
-
-def prover_for_path(path: Path) -> Prover:
-    """The prover whose suffixes match `path` (a file, or a directory of such files)."""
-    path = Path(path)
-    suffixes = {path.suffix} if path.is_file() else {p.suffix for p in path.rglob("*") if p.is_file()}
-    for name in prover_names():
-        prover = get_prover(name)
-        if suffixes & set(prover.suffixes):
-            return prover
-    if path.suffix == ".jsonl":
-        from proofloop.problemfile import prover_of_jsonl
-
-        return get_prover(prover_of_jsonl(path))
-    raise ProofloopError(f"{path}: no prover reads files of this type ({', '.join(sorted(suffixes)) or 'none'})")

@@ -225,9 +225,8 @@ def test_prover_of_jsonl(tmp_path):
 
 
 def test_prover_for_path_reads_jsonl(tmp_path, monkeypatch):
-    monkeypatch.setattr(prover_registry, "prover_names", lambda: ["lines"])
     path = write_lines(tmp_path / "a.jsonl", row(prover="words"))
-    assert prover_registry.prover_for_path(path).name == "words"
+    assert problemfile.prover_for_path(path).name == "words"
 
 
 # ---------------------------------------------------------------- load_problems
@@ -298,3 +297,21 @@ def test_bundled_problems_dir_missing(monkeypatch, tmp_path):
 
 def test_problem_row_schema_lists_the_documented_fields():
     assert list(ProblemRow.model_fields) == ["id", "prover", "text", "split", "reference", "source", "meta"]
+
+
+# ---------------------------------------------------------------- Lean dataset aliases
+
+
+def test_lean_dataset_fields_are_aliases_of_the_strict_row(tmp_path):
+    lean_row = json.dumps({"id": "a", "header": "one", "statement": "two", "proof": "one\ntwo", "split": "heldout"})
+    path = write_lines(tmp_path / "d.jsonl", lean_row, row(id="b", prover="lines"))
+    # Rows that name no prover take the caller's default; the rest of the row is as strict as ever.
+    a, b = load_jsonl(path, default_prover="lines")
+    assert (a.text, a.reference, a.split, a.prover) == ("one\ntwo", "one\ntwo", "heldout", "lines")
+    assert b.id == "b"
+    with pytest.raises(ProblemFormatError, match=r"d\.jsonl:1: prover: Field required"):
+        load_jsonl(path)
+    with pytest.raises(ProblemFormatError, match=r"e\.jsonl:1: .*has `header` but no `statement`"):
+        load_jsonl(write_lines(tmp_path / "e.jsonl", json.dumps({"id": "x", "header": "h"})), default_prover="lines")
+    with pytest.raises(ProblemFormatError, match=r"f\.jsonl:1: refrence: unknown field"):
+        load_jsonl(write_lines(tmp_path / "f.jsonl", row(refrence="x")))

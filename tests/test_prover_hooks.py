@@ -88,3 +88,14 @@ def test_lean_stop_ends_the_proof_where_extract_does():
     # A chat-style fenced answer keeps its body.
     fenced = cut_at_stop("```lean4\n" + proof + "\n```\nThat proves it.", lean.stop)
     assert lean.extract(fenced, prompt) == proof
+
+
+def test_the_prover_interface_does_not_import_the_problem_loader():
+    """problemfile builds on the registry; the registry must not reach back (no import cycle)."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(prover_registry))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m.startswith("proofloop.problemfile") for m in imported)
