@@ -14,6 +14,7 @@ Lean datasets (DeepSeek-Prover's miniF2F) are read too: `header` and `statement`
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import logging
 import os
@@ -262,16 +263,19 @@ def load_problems(path: Path, prover: str | None = None) -> list[Problem]:
 
 
 def bundled_problems_dir() -> Path:
-    """The SyGuS problems that ship with the source tree (problems/sygus)."""
+    """The bundled SyGuS problems: package data of an installed wheel (proofloop/bundled), or
+    problems/sygus of a source checkout (where the wheel's data comes from)."""
     import proofloop
 
-    path = Path(proofloop.__file__).resolve().parents[1] / "problems" / "sygus"
-    if not path.is_dir():
-        raise ProofloopError(
-            f"bundled problems not found at {path}: they ship with a source checkout "
-            "(git clone, then pip install -e .), not with a wheel; pass a problem path instead"
-        )
-    return path
+    installed = Path(str(importlib.resources.files(proofloop) / "bundled"))
+    source = Path(proofloop.__file__).resolve().parents[1] / "problems" / "sygus"
+    for path in (installed, source):
+        if path.is_dir():
+            return path
+    raise ProofloopError(
+        f"bundled problems not found (neither {installed} nor {source}); reinstall proofloop, "
+        "or pass a problem path"
+    )
 
 
 def load_problem(path: Path, theorem: str | None) -> Problem:

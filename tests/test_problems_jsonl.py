@@ -291,7 +291,7 @@ def test_bundled_problems_dir_missing(monkeypatch, tmp_path):
     import proofloop
 
     monkeypatch.setattr(proofloop, "__file__", str(tmp_path / "site-packages" / "proofloop" / "__init__.py"))
-    with pytest.raises(ProofloopError, match=r"bundled problems not found at .*problems/sygus: .*source checkout"):
+    with pytest.raises(ProofloopError, match=r"bundled problems not found \(neither .*bundled nor .*problems/sygus\); reinstall"):
         bundled_problems_dir()
 
 
