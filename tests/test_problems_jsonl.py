@@ -65,7 +65,7 @@ class LinesProver(Prover):
 
 
 @pytest.fixture(autouse=True)
-def test_provers(monkeypatch):
+def register_test_provers(monkeypatch):
     """Register the test provers, and make directory loading consider only them."""
     monkeypatch.setitem(prover_registry._cache, "lines", LinesProver())
     monkeypatch.setitem(prover_registry._cache, "words", LinesProver("words"))
