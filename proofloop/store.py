@@ -211,6 +211,13 @@ class Store:
                 f"VALUES ('schema_version', '{step + 1}');\nCOMMIT;"
             )
 
+    def _insert_new(self, sql: str, values: list[tuple]) -> int:
+        """Run an INSERT OR IGNORE over `values` in one transaction; how many rows were new."""
+        with self.transaction():
+            before = self.conn.total_changes
+            self.conn.executemany(sql, values)
+            return self.conn.total_changes - before
+
     # -- meta and config -----------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
@@ -319,15 +326,12 @@ class Store:
             )
             for a in rows
         ]
-        with self.transaction():
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO attempts(round, purpose, problem_id, sample_idx, completion, candidate, "
-                "candidate_hash, canonical_hash, generator, params, num_tokens, logprob, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return self.conn.total_changes - before
+        return self._insert_new(
+            "INSERT OR IGNORE INTO attempts(round, purpose, problem_id, sample_idx, completion, candidate, "
+            "candidate_hash, canonical_hash, generator, params, num_tokens, logprob, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def attempt_keys(self, round: int, purpose: str) -> set[tuple[str, int]]:
         """The (problem_id, sample_idx) pairs already sampled for this round and purpose."""
@@ -372,14 +376,11 @@ class Store:
             )
             for pid, chash, v in items
         ]
-        with self.transaction():
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO verdicts(problem_id, canonical_hash, checker, checker_version, status, "
-                "reason, message, counterexample, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return self.conn.total_changes - before
+        return self._insert_new(
+            "INSERT OR IGNORE INTO verdicts(problem_id, canonical_hash, checker, checker_version, status, "
+            "reason, message, counterexample, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def verified_problem_ids(
         self,
@@ -435,14 +436,11 @@ class Store:
             )
             for d in rows
         ]
-        with self.transaction():
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO dataset(problem_id, candidate, canonical_hash, origin, round, attempt_id, "
-                "generator, checker, checker_version, verdict_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return self.conn.total_changes - before
+        return self._insert_new(
+            "INSERT OR IGNORE INTO dataset(problem_id, candidate, canonical_hash, origin, round, attempt_id, "
+            "generator, checker, checker_version, verdict_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def dataset_rows(self, *, max_round: int | None = None) -> list[DatasetRow]:
         """The accumulated dataset (rows added up to max_round), in insertion order."""
