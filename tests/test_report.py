@@ -163,7 +163,8 @@ def test_levels_heatmap_reads_the_per_level_counts(tmp_path):
     run_dir = build_run(tmp_path / "levels")
     with Store.open(run_dir) as store:
         for r, solved in ((0, (2, 0)), (1, (3, 1)), (2, (4, 2))):
-            store.put_metrics(r, {
+            kept, reason = GATES[r]
+            store.finish_round(r, kept=kept, gate_reason=reason, checkpoint=None, metrics={
                 "heldout_level1_solved": solved[0], "heldout_level1_total": 4,
                 "heldout_level3_solved": solved[1], "heldout_level3_total": 5,
                 "train_level1_solved": 10 * (r + 1),

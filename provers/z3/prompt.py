@@ -35,6 +35,11 @@ MARKER = "; solution:\n"
 LEGEND = "; literals:"
 _NUMERAL = re.compile(r"(?<=[ (])([0-9]+)(?=[ )\n]|\Z)")
 _PLACEHOLDER = re.compile(r"(?<![^\s()])(k[0-9]+)(?![^\s()])")
+# Where sampling ends an answer: an answer is define-fun forms only (several on separate lines
+# for multi-function problems, never with a blank line or a comment between them, see
+# `target`), so a line opening any other SyGuS command is the model running on into a new
+# problem. These are the commands that follow the answer's place in a problem's text.
+STOP = ("\n(constraint", "\n(check-synth", "\n(declare-", "\n(inv-constraint")
 NAMES = ("x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p", "a", "b", "c", "d", "e")
 
 
