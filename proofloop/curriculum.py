@@ -67,10 +67,16 @@ def seed_level(cfg, r: int) -> int | None:
 
 
 def up_to_level(problems: Sequence, level: int | None) -> list:
-    """The problems whose ladder level is at most `level` (all of them when level is None)."""
-    if level is None:
+    """The problems whose ladder level is at most `level` (all of them when level is None).
+
+    When none is that low (a small seeded subset of the ladder), the lowest level present counts
+    as `level`, so that the first round still has seeds.
+    """
+    if level is None or not problems:
         return list(problems)
-    return [p for p in problems if rung_of(p.id, p.text).level <= level]
+    levels = [rung_of(p.id, p.text).level for p in problems]
+    top = max(level, min(levels))
+    return [p for p, lv in zip(problems, levels) if lv <= top]
 
 
 @dataclass(frozen=True)

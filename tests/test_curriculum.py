@@ -72,3 +72,16 @@ def test_seed_levels_unlock_one_step_per_round():
     assert [seed_level(capped, r) for r in range(4)] == [1, 2, 3, 3]
     assert seed_level(load_config(None, ["select.seed_unlock=false"]), 2) is None
     assert seed_level(load_config(None, ["select.seed_unlock=false", "select.seed_max_level=2"]), 0) == 2
+
+
+def test_up_to_level_falls_back_to_the_lowest_level_present():
+    from proofloop.curriculum import up_to_level
+    from proofloop.types import Problem
+
+    def problem(pid, level):
+        return Problem(id=pid, prover="z3", text=f";; family: f\n;; level: {level}\n")
+
+    some = [problem("a", 3), problem("b", 4), problem("c", 3)]
+    assert [p.id for p in up_to_level(some, 1)] == ["a", "c"]
+    assert [p.id for p in up_to_level(some, 4)] == ["a", "b", "c"]
+    assert up_to_level(some, None) == some and up_to_level([], 1) == []
