@@ -105,6 +105,9 @@ def check_one(problem: Problem, candidate: Candidate, limits: CheckLimits) -> Ve
         )
 
 
+ADDRESS_SPACE_ALLOWANCE_MB = 256
+
+
 @contextlib.contextmanager
 def memory_limit(memory_mb: int | None) -> Iterator[None]:
     """Let this process map at most `memory_mb` more than it has now, until the block ends.
@@ -116,7 +119,12 @@ def memory_limit(memory_mb: int | None) -> Iterator[None]:
         yield
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (_headroom_limit(memory_mb, soft, hard), hard))
+    # Address space is not memory: a new thread reserves its stack and a malloc arena (tens of
+    # MB, mostly never touched), and a solver that cannot start its timer thread aborts the
+    # whole process. The allowance keeps small limits a verdict; the prover's own memory limit
+    # (Z3's memory_max_size) holds the solver to `memory_mb`.
+    headroom = memory_mb + ADDRESS_SPACE_ALLOWANCE_MB
+    resource.setrlimit(resource.RLIMIT_AS, (_headroom_limit(headroom, soft, hard), hard))
     try:
         yield
     finally:

@@ -91,17 +91,21 @@ class Z3Prover:
 
     def _problem(self, text: str, problem_id: str, source: str, split: str, reference, path) -> Problem:
         data = parse_problem(text, path)
-        meta = {"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]}
-        return Problem(
+        problem = Problem(
             id=problem_id,
             prover=self.name,
             text=text,
             source=source,
             split=split,
             reference=reference,
-            meta=meta,
+            meta={"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]},
             data=data,
         )
+        if data.assumptions:
+            from provers.z3.checker import compiled_for
+
+            compiled_for(problem)  # refuses assumptions no input satisfies, naming the file
+        return problem
 
     def prompt(self, problem: Problem) -> str:
         """The problem without comments, variables renamed, ending with the answer's opening (see prompt.py)."""

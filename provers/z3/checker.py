@@ -12,7 +12,8 @@ report the first that fails.
 
 Rejection reasons: parse, too-large, too-deep, encoding, command, signature, scope, logic,
 grammar, counterexample. Unknown reasons: timeout (the limit passed or Z3 gave up on time),
-resource (Z3's memory limit), incomplete (Z3 answered unknown for another reason).
+resource (Z3's memory limit), incomplete (Z3 answered unknown for another reason),
+checker-error (an unexpected error in this checker on this candidate; logged with its traceback).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import z3
 from z3 import z3core
 
-from proofloop.errors import CheckerCrash, ProblemFormatError
+from proofloop.errors import CheckerCrash, ProblemFormatError, ProofloopError
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.z3.build import to_z3, z3_sort
 from provers.z3.candidate import (
@@ -117,7 +118,25 @@ def compile_text(text: str) -> Compiled:
         for f in problem.synth_funs
     }
     symbols = {n for n, _ in problem.variables} | set(helpers)
-    return Compiled(problem, prelude_text(problem), helpers, rules, symbols)
+    compiled = Compiled(problem, prelude_text(problem), helpers, rules, symbols)
+    _check_assumptions_satisfiable(compiled)
+    return compiled
+
+
+def _check_assumptions_satisfiable(compiled: Compiled) -> None:
+    """Refuse a problem whose assumptions no input satisfies: every candidate would verify."""
+    problem = compiled.problem
+    if not problem.assumptions:
+        return
+    ctx = z3.Context()
+    parsed = z3.parse_smt2_string(compiled.prelude, ctx=ctx)
+    solver = z3.Solver(ctx=ctx)
+    solver.set("timeout", 2000)  # unknown is let through: only a proof of emptiness refuses
+    solver.add(*[parsed[i] for i in range(len(problem.constraints), len(parsed))])
+    if solver.check() == z3.unsat:
+        raise ProblemFormatError(
+            None, problem.assumptions[0].line, "no input satisfies the assumptions, so every candidate would verify"
+        )
 
 
 def compiled_for(problem: Problem) -> Compiled:
@@ -335,6 +354,9 @@ def _check_grammar(f: SynthFun, rules: Rules, body: Term, d: Definition) -> None
 # The semantic check.
 
 _memory_mb: int | None = None
+# Z3's memory_max_size counts everything Z3 holds in the process; below a few tens of MB it
+# fails while creating a context, and some of those paths end the process with a signal.
+MIN_MEMORY_MB = 64
 
 
 def _set_memory(mb: int) -> None:
@@ -361,11 +383,27 @@ def check(problem: Problem, candidate: str | bytes, limits: CheckLimits | None =
     start = time.perf_counter()
     limits = limits or CheckLimits()
     compiled = compiled_for(problem)
+    if limits.memory_mb < MIN_MEMORY_MB:
+        message = f"a memory limit of {limits.memory_mb} MB is below the {MIN_MEMORY_MB} MB Z3 needs to start"
+        return _verdict(Status.UNKNOWN, start, "resource", message)
     try:
         bodies = front_end(compiled, candidate)
+        return _Session(compiled, bodies, limits, start).run()
     except Rejection as r:
         return _verdict(Status.REJECTED, start, r.reason, " ".join(r.message.split()))
-    return _Session(compiled, bodies, limits, start).run()
+    except ProofloopError:
+        raise
+    except MemoryError:
+        return _verdict(Status.UNKNOWN, start, "resource", f"the check ran out of memory ({limits.memory_mb} MB)")
+    except z3.Z3Exception as e:
+        if "memory" in _z3_message(e).lower():
+            return _verdict(Status.UNKNOWN, start, "resource", f"Z3 ran out of memory ({limits.memory_mb} MB)")
+        raise CheckerCrash(f"Z3 failed: {_z3_message(e)}") from None
+    except Exception as e:
+        # A slip in this checker on one candidate must not fail the batch around it; the
+        # verdict is unknown (never verified) and the traceback is logged for a bug report.
+        log.exception("checker error on a candidate for %s", problem.id)
+        return _verdict(Status.UNKNOWN, start, "checker-error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")
 
 
 class _Session:
@@ -386,6 +424,8 @@ class _Session:
         try:
             parsed = z3.parse_smt2_string(self.compiled.prelude, ctx=self.ctx)
         except z3.Z3Exception as e:
+            if "memory" in _z3_message(e).lower():
+                raise  # check() makes it an unknown (resource) verdict
             raise CheckerCrash(f"Z3 could not read the problem: {_z3_message(e)}") from None
         n = len(self.problem.constraints)
         self.constraints = [parsed[i] for i in range(n)]
