@@ -28,9 +28,11 @@ class Prover(Protocol):
     name: str
     # File suffixes this prover loads, e.g. (".sl",) or (".lean",); ".jsonl" is shared.
     suffixes: tuple[str, ...]
+    # Independent checkers this prover can also ask (CheckLimits.cross_check), e.g. ("cvc5",).
+    cross_checkers: tuple[str, ...]
 
-    def version(self) -> str:
-        """The checker's version string, recorded in every verdict."""
+    def version(self, cross_check: str = "") -> str:
+        """The checker's version string, recorded in every verdict; with a cross-check, both checkers'."""
 
     def load(self, path: Path) -> list[Problem]:
         """Parse a problem file (or a directory of them); bad files raise ProblemFormatError."""
@@ -101,3 +103,13 @@ def prover_for_path(path: Path) -> Prover:
 
         return get_prover(prover_of_jsonl(path))
     raise ProofloopError(f"{path}: no prover reads files of this type ({', '.join(sorted(suffixes)) or 'none'})")
+
+
+def checker_version(prover: Prover, cross_check: str = "") -> str:
+    """The version string `prover`'s verdicts carry under `cross_check` (the verdict cache key)."""
+    if not cross_check:
+        return prover.version()
+    if cross_check not in prover.cross_checkers:
+        offered = ", ".join(prover.cross_checkers) or "none"
+        raise ConfigError(f"cross_check: the {prover.name} prover cannot cross-check with {cross_check!r} (it offers: {offered})")
+    return prover.version(cross_check)

@@ -21,7 +21,12 @@ from rich.text import Text
 
 from proofloop.types import Status, Verdict
 
-STYLES = {Status.VERIFIED: "bold green", Status.REJECTED: "bold red", Status.UNKNOWN: "bold yellow"}
+STYLES = {
+    Status.VERIFIED: "bold green",
+    Status.REJECTED: "bold red",
+    Status.UNKNOWN: "bold yellow",
+    Status.DISPUTED: "bold magenta",
+}
 
 
 def headline(verdict: Verdict) -> Text:

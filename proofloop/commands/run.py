@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 SUMMARY_KEYS = (
     "solved_train", "solved_train_round", "heldout_pass@1", "heldout_pass@K", "grammar_heldout_pass@1",
     "grammar_heldout_pass@K", "forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll",
-    "dataset_size", "train_rows", "train_loss_first", "train_loss_last", "samples_per_s", "checks_per_s",
+    "dataset_size", "train_rows", "disputed", "train_loss_first", "train_loss_last", "samples_per_s", "checks_per_s",
     "train_tokens_per_s", "time_sample_s", "time_check_s", "time_train_s", "time_eval_s",
 )
-_COUNTS = {"solved_train", "solved_train_round", "dataset_size", "train_rows"}
+_COUNTS = {"solved_train", "solved_train_round", "dataset_size", "train_rows", "disputed"}
 
 
 class RunUI:

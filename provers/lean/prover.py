@@ -34,6 +34,7 @@ class LeanProver:
 
     name = "lean"
     suffixes = (".lean",)
+    cross_checkers: tuple[str, ...] = ()
 
     def __init__(self, config: LeanConfig | None = None):
         self.config = config or LeanConfig.from_env()

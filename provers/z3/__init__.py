@@ -56,10 +56,13 @@ class Z3Prover:
 
     name = "z3"
     suffixes = (".sl",)
+    cross_checkers = ("cvc5",)
 
-    def version(self) -> str:
-        """The Z3 version string, recorded in every verdict."""
-        return z3.get_version_string()
+    def version(self, cross_check: str = "") -> str:
+        """The Z3 version string, recorded in every verdict; with a cross-check, both ("4.16.0, cvc5 1.4.2")."""
+        from provers.z3.checker import checker_version
+
+        return checker_version(cross_check)
 
     def load(self, path: Path) -> list[Problem]:
         """One Problem for a .sl file; every .sl file under a directory, sorted."""

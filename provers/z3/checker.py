@@ -18,6 +18,7 @@ checker-error (an unexpected error in this checker on this candidate; logged wit
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import z3
 from z3 import z3core
 
-from proofloop.errors import CheckerCrash, ProblemFormatError, ProofloopError
+from proofloop.errors import CheckerCrash, ConfigError, ProblemFormatError, ProofloopError
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.z3.build import to_z3, z3_sort
 from provers.z3.candidate import (
@@ -75,6 +76,15 @@ class Compiled:
     rules: dict[str, Rules | None]
     symbols: set[str]
     _helper_terms: dict[str, Term] = field(default_factory=dict)
+    _problem_terms: tuple[list[Term], list[Term]] | None = None
+
+    def problem_terms(self) -> tuple[list[Term], list[Term]]:
+        """The constraints and assumptions elaborated by terms.py (the cross-check builds these)."""
+        if self._problem_terms is None:
+            from provers.z3.cvc5check import problem_terms
+
+            self._problem_terms = problem_terms(self.problem)
+        return self._problem_terms
 
     def helper_term(self, name: str) -> Term:
         """The body of problem helper `name`, elaborated with its parameters as VAR i."""
@@ -379,16 +389,52 @@ def _verdict(status: Status, start: float, reason: str = "", message: str = "", 
 
 
 def check(problem: Problem, candidate: str | bytes, limits: CheckLimits | None = None) -> Verdict:
-    """Check an untrusted candidate against `problem`; every outcome is a Verdict."""
-    start = time.perf_counter()
+    """Check an untrusted candidate against `problem`; every outcome is a Verdict.
+
+    With `limits.cross_check` ("cvc5") every verdict carries both checkers' versions, and a
+    candidate the two solvers judge differently is `disputed`.
+    """
     limits = limits or CheckLimits()
+    verdict = _check(problem, candidate, limits)
+    if limits.cross_check:
+        verdict = dataclasses.replace(verdict, checker_version=checker_version(limits.cross_check))
+    return verdict
+
+
+def checker_version(cross_check: str = "") -> str:
+    """Z3's version, followed by the cross-checker's ("4.16.0, cvc5 1.4.2") when there is one."""
+    if not cross_check:
+        return z3.get_version_string()
+    if cross_check != "cvc5":
+        raise ConfigError(f"cross_check: unknown checker {cross_check!r}; the Z3 prover cross-checks with cvc5")
+    from provers.z3 import cvc5check
+
+    return f"{z3.get_version_string()}, cvc5 {cvc5check.version()}"
+
+
+def _cross_check(verdict: Verdict, compiled: Compiled, bodies: dict[str, Term], limits: CheckLimits, start: float) -> Verdict:
+    """Z3's verdict confirmed or disputed by cvc5 (only verdicts Z3 reached by solving are asked)."""
+    from provers.z3 import cvc5check
+
+    if verdict.status is Status.UNKNOWN:
+        return verdict
+    groups = [indices for _, indices in condition_groups(compiled.problem)]
+    outcome = cvc5check.check(compiled, bodies, groups, start + limits.timeout_s)
+    return cvc5check.combine(verdict, outcome, time.perf_counter() - start)
+
+
+def _check(problem: Problem, candidate: str | bytes, limits: CheckLimits) -> Verdict:
+    start = time.perf_counter()
     compiled = compiled_for(problem)
     if limits.memory_mb < MIN_MEMORY_MB:
         message = f"a memory limit of {limits.memory_mb} MB is below the {MIN_MEMORY_MB} MB Z3 needs to start"
         return _verdict(Status.UNKNOWN, start, "resource", message)
     try:
         bodies = front_end(compiled, candidate)
-        return _Session(compiled, bodies, limits, start).run()
+        verdict = _Session(compiled, bodies, limits, start).run()
+        if limits.cross_check:
+            verdict = _cross_check(verdict, compiled, bodies, limits, start)
+        return verdict
     except Rejection as r:
         return _verdict(Status.REJECTED, start, r.reason, " ".join(r.message.split()))
     except ProofloopError:
@@ -458,12 +504,7 @@ class _Session:
         return z3.substitute_vars(self._helper_z3[name], *args) if args else self._helper_z3[name]
 
     def _groups(self) -> list[tuple[str, list[int]]]:
-        constraints = self.problem.constraints
-        if self.problem.kind == "fun":
-            return [("", list(range(len(constraints))))]
-        groups = [(c, [i for i, k in enumerate(constraints) if k.label == c]) for c in CONDITIONS]
-        plain = [i for i, k in enumerate(constraints) if not k.label]
-        return [g for g in groups + [("", plain)] if g[1]]
+        return condition_groups(self.problem)
 
     def _apply(self, e: z3.ExprRef) -> z3.ExprRef:
         return z3.substitute_funs(e, *self.subst) if self.subst else e
@@ -571,6 +612,16 @@ class _Session:
             message = f"safety fails: {inv.inv} holds but {inv.post} does not at {at}"
         counterexample = {"condition": label, "state": state, "next_state": next_state}
         return _verdict(Status.REJECTED, self.start, "counterexample", message, counterexample)
+
+
+def condition_groups(problem: SygusProblem) -> list[tuple[str, list[int]]]:
+    """The queries a check makes: (label, constraint indices); each holds on its own."""
+    constraints = problem.constraints
+    if problem.kind == "fun":
+        return [("", list(range(len(constraints))))]
+    groups = [(c, [i for i, k in enumerate(constraints) if k.label == c]) for c in CONDITIONS]
+    plain = [i for i, k in enumerate(constraints) if not k.label]
+    return [g for g in groups + [("", plain)] if g[1]]
 
 
 def _conjunction(terms: list[z3.ExprRef], ctx: z3.Context) -> z3.BoolRef:
