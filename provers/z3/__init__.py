@@ -23,6 +23,7 @@ from pathlib import Path
 import z3
 
 from proofloop.errors import ProblemFormatError
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Split, Verdict
 from provers.z3 import candidate as _candidate
 from provers.z3 import prompt as _prompt
@@ -51,12 +52,14 @@ def split_of(text: str, path: str | Path | None = None) -> str:
     return m.group(1)
 
 
-class Z3Prover:
+class Z3Prover(Prover):
     """SyGuS-IF problems checked by Z3 (see the module docstring for the file conventions)."""
 
     name = "z3"
     suffixes = (".sl",)
     cross_checkers = ("cvc5",)
+    stop = _prompt.STOP
+    can_sample = True
 
     def version(self, cross_check: str = "") -> str:
         """The Z3 version string, recorded in every verdict; with a cross-check, both ("4.16.0, cvc5 1.4.2")."""
