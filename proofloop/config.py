@@ -86,6 +86,11 @@ class CheckerSection(_Section):
     memory_mb: int = Field(2048, ge=64, description="Per-check memory limit in MiB.")
     workers: int | None = Field(None, ge=1, description="Parallel checks (default: the CPU count).")
     executor: Literal["local", "ray"] = Field("local", description="Where checks run.")
+    cross_check: Literal["", "cvc5"] = Field(
+        "",
+        description="A second, independent checker every verdict must agree with (\"cvc5\" for the Z3 prover); "
+        "a candidate one verifies and the other rejects is disputed, never verified.",
+    )
 
 
 class SelectSection(_Section):

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from proofloop.errors import CheckerCrash, ConfigError, ProofloopError, ToolchainMissing
-from proofloop.prover import Prover, get_prover
+from proofloop.prover import Prover, checker_version, get_prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,11 @@ def check_one(problem: Problem, candidate: Candidate, limits: CheckLimits) -> Ve
             problem.prover,
             f"the check ran out of memory (limit {limits.memory_mb} MB)",
             time.perf_counter() - started,
+            cross_check=limits.cross_check,
         )
+
+
+ADDRESS_SPACE_ALLOWANCE_MB = 256
 
 
 @contextlib.contextmanager
@@ -116,20 +120,27 @@ def memory_limit(memory_mb: int | None) -> Iterator[None]:
         yield
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (_headroom_limit(memory_mb, soft, hard), hard))
+    # Address space is not memory: a new thread reserves its stack and a malloc arena (tens of
+    # MB, mostly never touched), and a solver that cannot start its timer thread aborts the
+    # whole process. The allowance keeps small limits a verdict; the prover's own memory limit
+    # (Z3's memory_max_size) holds the solver to `memory_mb`.
+    headroom = memory_mb + ADDRESS_SPACE_ALLOWANCE_MB
+    resource.setrlimit(resource.RLIMIT_AS, (_headroom_limit(headroom, soft, hard), hard))
     try:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def resource_verdict(prover_name: str, message: str, seconds: float = 0.0, reason: str = "resource") -> Verdict:
+def resource_verdict(
+    prover_name: str, message: str, seconds: float = 0.0, reason: str = "resource", cross_check: str = ""
+) -> Verdict:
     """An `unknown` verdict for a check that ran out of memory, time or its process."""
     prover = _prover(prover_name)
     return Verdict(
         status=Status.UNKNOWN,
         checker=prover.name,
-        checker_version=prover.version(),
+        checker_version=checker_version(prover, cross_check),
         seconds=round(seconds, 6),
         reason=reason,
         message=message,
@@ -264,7 +275,8 @@ def _check_tasks(tasks: list[Task], specs: dict[ProblemKey, _Spec], limits: Chec
             verdict = _prover(problem.prover).check(problem, candidate, limits)
         except MemoryError:
             verdict = resource_verdict(
-                key[0], f"the check ran out of memory (limit {limits.memory_mb} MB)", time.perf_counter() - started
+                key[0], f"the check ran out of memory (limit {limits.memory_mb} MB)", time.perf_counter() - started,
+                cross_check=limits.cross_check,
             )
         except ProofloopError as e:
             return _Raised(type(e), str(e), dict(e.__dict__))
@@ -515,14 +527,16 @@ class _PoolRun:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state.pid[slot], signal.SIGKILL)
                 message = f"the check ran past the hard limit of {deadline:g} s and its worker was stopped"
-                self._finish(index, resource_verdict(self.items[index][0].prover, message, elapsed, reason="timeout"))
+                self._finish(index, resource_verdict(
+                    self.items[index][0].prover, message, elapsed, reason="timeout", cross_check=self.limits.cross_check
+                ))
 
     def _died(self, index: int) -> Verdict:
         message = (
             f"the process checking this candidate died (killed, or out of memory beyond the "
             f"{self.limits.memory_mb} MB limit)"
         )
-        return resource_verdict(self.items[index][0].prover, message)
+        return resource_verdict(self.items[index][0].prover, message, cross_check=self.limits.cross_check)
 
     def _finish(self, index: int, verdict: Verdict) -> None:
         if self.results[index] is None:
@@ -622,7 +636,9 @@ class _RayRun:
         if len(chunk) > 1:  # find the item that did it: each one alone, next
             self.queue.extendleft([index] for index in reversed(chunk))
             return
-        self._finish(chunk[0], resource_verdict(self.items[chunk[0]][0].prover, message, reason=reason))
+        self._finish(chunk[0], resource_verdict(
+            self.items[chunk[0]][0].prover, message, reason=reason, cross_check=self.limits.cross_check
+        ))
 
     def _cancel_overdue(self) -> None:
         deadline = hard_deadline_s(self.limits)

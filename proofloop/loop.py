@@ -26,7 +26,7 @@ from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_
 from proofloop.generate.base import Completion
 from proofloop.evaluate import diversity_metrics, pass_metrics, problem_counts
 from proofloop.metrics import forgetting_rate, nll_per_token, paired_drop_bound, pass_at_k_by_problem
-from proofloop.prover import Prover, get_prover
+from proofloop.prover import Prover, checker_version, get_prover
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
 from proofloop.store import AttemptRow, DatasetRow, Store
 from proofloop.train import TrainResult, TrainSettings, load_result, pretrain_lm, train_sft
@@ -71,7 +71,8 @@ class RunContext:
 
     @property
     def limits(self) -> CheckLimits:
-        return CheckLimits(timeout_s=self.cfg.checker.timeout_s, memory_mb=self.cfg.checker.memory_mb)
+        checker = self.cfg.checker
+        return CheckLimits(timeout_s=checker.timeout_s, memory_mb=checker.memory_mb, cross_check=checker.cross_check)
 
     @property
     def k(self) -> int:
@@ -554,6 +555,7 @@ def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], res
     return {
         "solved_train": float(len(solved)),
         "solved_train_round": float(len(solved_round)),
+        "disputed": float(disputed_count(ctx, r)),
         "dataset_size": float(len(ctx.store.dataset_rows(max_round=r))),
         "train_rows": float(len(rows)),
         **times,
@@ -566,6 +568,16 @@ def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], res
         "train_loss_last": result.loss_last,
         "train_steps": float(result.steps),
     }
+
+
+def disputed_count(ctx: RunContext, r: int) -> int:
+    """Attempts of round r the cross-check's two solvers judged differently (never verified)."""
+    purposes = ("train", "retry", "heldout", "probe", "baseline")
+    return sum(
+        a["status"] == Status.DISPUTED.value
+        for purpose in purposes
+        for a in ctx.store.attempts(r, purpose, ctx.checker, ctx.checker_version)
+    )
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -676,7 +688,7 @@ def _context(cfg: RunConfig, store: Store, prover: Prover, ui: Any) -> RunContex
         base_model="",
         ui=ui,
         checker=prover.name,
-        checker_version=prover.version(),
+        checker_version=checker_version(prover, cfg.checker.cross_check),  # the verdict cache key
         workers=cfg.checker.workers or cpu_count(),
     )
     ctx.base_model = ensure_base_model(ctx)

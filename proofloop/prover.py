@@ -45,6 +45,9 @@ class Prover:
     can_sample: bool = False
     # Whether `search` runs a step-by-step proof search (`proofloop prove --search`).
     can_search: bool = False
+    # Independent checkers this prover can also ask (CheckLimits.cross_check), e.g. ("cvc5",);
+    # a prover that declares any also takes `version(cross_check)`, the version of both.
+    cross_checkers: tuple[str, ...] = ()
 
     # -- required ------------------------------------------------------------------------
 
@@ -173,3 +176,13 @@ def get_prover(name: str) -> Prover:
     prover = _load_target(target)()
     _cache[name] = prover
     return prover
+
+
+def checker_version(prover: Prover, cross_check: str = "") -> str:
+    """The version string `prover`'s verdicts carry under `cross_check` (the verdict cache key)."""
+    if not cross_check:
+        return prover.version()
+    if cross_check not in prover.cross_checkers:
+        offered = ", ".join(prover.cross_checkers) or "none"
+        raise ConfigError(f"cross_check: the {prover.name} prover cannot cross-check with {cross_check!r} (it offers: {offered})")
+    return prover.version(cross_check)

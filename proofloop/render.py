@@ -6,8 +6,10 @@ out. Keys it does not know are still shown, as a table or a line each, so nothin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +21,12 @@ from rich.text import Text
 
 from proofloop.types import Status, Verdict
 
-STYLES = {Status.VERIFIED: "bold green", Status.REJECTED: "bold red", Status.UNKNOWN: "bold yellow"}
+STYLES = {
+    Status.VERIFIED: "bold green",
+    Status.REJECTED: "bold red",
+    Status.UNKNOWN: "bold yellow",
+    Status.DISPUTED: "bold magenta",
+}
 
 
 def headline(verdict: Verdict) -> Text:
@@ -47,8 +54,46 @@ def render_verdict(verdict: Verdict) -> RenderableType:
 
 
 def print_verdict(console: Console, verdict: Verdict) -> None:
-    """Print a verdict with `console` (colours only where the console supports them)."""
-    console.print(render_verdict(verdict))
+    """Print a verdict with `console` (colours only where the console supports them).
+
+    Candidate text reaches the verdict's message and counterexample; its control and format
+    characters are shown escaped, so a candidate cannot repaint the terminal.
+    """
+    console.print(render_verdict(printable_verdict(verdict)))
+
+
+def printable_verdict(verdict: Verdict) -> Verdict:
+    """`verdict` with every string in it made printable (see `printable`)."""
+    return dataclasses.replace(
+        verdict,
+        checker=printable(verdict.checker),
+        checker_version=printable(verdict.checker_version),
+        reason=printable(verdict.reason),
+        message=printable(verdict.message),
+        counterexample=_printable_data(verdict.counterexample),
+    )
+
+
+def printable(text: str) -> str:
+    """`text` with control and format characters (escapes, bell, bidi overrides) written as \\x1b, \\u202e."""
+    if text.isprintable():  # the common case; False for every control and format character
+        return text
+    return "".join(_escape(ch) if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _printable_data(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, Mapping):
+        return {printable(str(k)): _printable_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable_data(v) for v in value]
+    return value
 
 
 def verdict_json(verdict: Verdict, problem_id: str, file: str) -> str:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 PHASE_TIME_KEYS = ("time_sample_s", "time_check_s", "time_select_s", "time_train_s", "time_eval_s")
 DIVERSITY_KEYS = ("unique_per_solved", "distinct_2", "entropy")
 # Metrics that count things: shown without decimals.
-COUNT_KEYS = frozenset({"solved_train", "solved_train_round", "dataset_size", "train_rows", "kept"})
+COUNT_KEYS = frozenset({"solved_train", "solved_train_round", "dataset_size", "train_rows", "kept", "disputed"})
 PLOT_NAMES = ("pass_at_k", "solved_train", "diversity", "forgetting", "time_per_phase", "levels")
 HTML_NAME = "report.html"
 EXAMPLES = 6
@@ -145,6 +145,8 @@ def table_columns(summary: RunSummary) -> list[str]:
     if summary.k is not None:
         cols.append(f"heldout_pass@{summary.k}")
     cols += ["forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll", "dataset_size", "train_rows"]
+    if any(values.get("disputed") for values in summary.metrics.values()):
+        cols.append("disputed")  # candidates the cross-check's two solvers judged differently
     return cols
 
 
@@ -186,6 +188,7 @@ _TERMINAL = {
     "distinct_2": "dist-2",
     "entropy": "ent",
     "dataset_size": "data",
+    "disputed": "disp",
 }
 
 

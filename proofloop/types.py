@@ -40,14 +40,19 @@ class Status(str, Enum):
     VERIFIED = "verified"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    # Two independent checkers disagreed (one verified, one rejected): never counted,
+    # exported or trained on as verified.
+    DISPUTED = "disputed"
 
 
 @dataclass(frozen=True)
 class CheckLimits:
-    """Per-check resource limits, enforced by the checker or the executor."""
+    """Per-check resource limits and settings, enforced by the checker or the executor."""
 
     timeout_s: float = 10.0
     memory_mb: int = 2048
+    # A second, independent checker that must agree ("cvc5" for the Z3 prover; "" for none).
+    cross_check: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,21 +9,12 @@ from hypothesis import strategies as st
 
 from proofloop.types import CheckLimits, Status, Verdict
 from provers.z3 import Z3Prover
-from sygus_texts import MAX2
+from sygus_texts import INV, MAX2
 
 PROVER = Z3Prover()
 FAST = CheckLimits(timeout_s=10)
 
 MAX2_OK = "(define-fun max2 ((a Int) (b Int)) Int (ite (>= a b) a b))"
-
-INV = """(set-logic LIA)
-(synth-inv inv-f ((x Int) (y Int)))
-(define-fun pre-f ((x Int) (y Int)) Bool (and (= x 0) (= y 0)))
-(define-fun trans-f ((x Int) (y Int) (x! Int) (y! Int)) Bool (and (< x 10) (= x! (+ x 1)) (= y! (+ y 1))))
-(define-fun post-f ((x Int) (y Int)) Bool (=> (>= x 10) (= y 10)))
-(inv-constraint inv-f pre-f trans-f post-f)
-(check-synth)
-"""
 
 TWO = """(set-logic LIA)
 (define-fun double ((a Int)) Int (+ a a))

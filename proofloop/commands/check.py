@@ -12,12 +12,13 @@ import typer
 from proofloop.errors import ProofloopError
 from proofloop.types import CheckLimits, Problem, Status
 
-EXIT_CODES = {Status.VERIFIED: 0, Status.REJECTED: 1, Status.UNKNOWN: 3}
+EXIT_CODES = {Status.VERIFIED: 0, Status.REJECTED: 1, Status.UNKNOWN: 3, Status.DISPUTED: 1}
 
 EPILOG = """\
 Exit codes:
   0  verified
-  1  rejected (the reason and counterexample are printed)
+  1  rejected (the reason and counterexample are printed), or disputed: with
+     --cross-check, one solver verified and the other rejected (reason cross-check)
   2  bad input or usage (a bad problem file, a missing file, a bad option)
   3  unknown (the time or memory limit ran out)
   4  the checker itself crashed
@@ -39,6 +40,14 @@ def check(
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Time limit per check, in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Memory a check may use, in MB.")] = 2048,
+    cross_check: Annotated[
+        str | None,
+        typer.Option(
+            "--cross-check",
+            help="Check again with a second, independent solver (cvc5 for SyGuS); a candidate one verifies "
+            "and the other rejects is DISPUTED.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object per verdict and nothing else.")
     ] = False,
@@ -62,7 +71,11 @@ def check(
     from proofloop.problemfile import load_problem
 
     problem = load_problem(problem_file, theorem)
-    limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
+    if cross_check:
+        from proofloop.prover import checker_version, get_prover
+
+        checker_version(get_prover(problem.prover), cross_check)  # an unknown cross-checker is a usage error
+    limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb, cross_check=cross_check or "")
     if interactive:
         run_repl(problem, str(problem_file), limits, as_json)
         raise typer.Exit(0)

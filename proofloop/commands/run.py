@@ -25,14 +25,14 @@ SUMMARY_KEYS = (
     "heldout_gen_pass@K", "heldout_hand_solved_count", "heldout_max_level", "train_max_level",
     "grammar_heldout_pass@1", "grammar_heldout_pass@K", "grammar_heldout_hand_solved_count", "conjectures_made",
     "conjectures_solved", "forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll",
-    "dataset_size", "train_rows", "train_loss_first", "train_loss_last", "samples_per_s", "checks_per_s",
+    "dataset_size", "train_rows", "disputed", "train_loss_first", "train_loss_last", "samples_per_s", "checks_per_s",
     "train_tokens_per_s", "time_pretrain_s", "time_sample_s", "time_check_s", "time_select_s", "time_train_s",
     "time_eval_s",
 )
 _COUNTS = {
     "solved_train", "solved_train_round", "dataset_size", "train_rows", "heldout_hand_solved_count",
     "heldout_max_level", "train_max_level", "grammar_heldout_hand_solved_count", "conjectures_made",
-    "conjectures_solved",
+    "conjectures_solved", "disputed",
 }
 
 

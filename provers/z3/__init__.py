@@ -57,12 +57,15 @@ class Z3Prover(Prover):
 
     name = "z3"
     suffixes = (".sl",)
+    cross_checkers = ("cvc5",)
     stop = _prompt.STOP
     can_sample = True
 
-    def version(self) -> str:
-        """The Z3 version string, recorded in every verdict."""
-        return z3.get_version_string()
+    def version(self, cross_check: str = "") -> str:
+        """The Z3 version string, recorded in every verdict; with a cross-check, both ("4.16.0, cvc5 1.4.2")."""
+        from provers.z3.checker import checker_version
+
+        return checker_version(cross_check)
 
     def load(self, path: Path) -> list[Problem]:
         """One Problem for a .sl file; every .sl file under a directory, sorted."""
@@ -94,17 +97,21 @@ class Z3Prover(Prover):
 
     def _problem(self, text: str, problem_id: str, source: str, split: str, reference, path) -> Problem:
         data = parse_problem(text, path)
-        meta = {"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]}
-        return Problem(
+        problem = Problem(
             id=problem_id,
             prover=self.name,
             text=text,
             source=source,
             split=split,
             reference=reference,
-            meta=meta,
+            meta={"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]},
             data=data,
         )
+        if data.assumptions:
+            from provers.z3.checker import compiled_for
+
+            compiled_for(problem)  # refuses assumptions no input satisfies, naming the file
+        return problem
 
     def prompt(self, problem: Problem) -> str:
         """The problem without comments, variables renamed, ending with the answer's opening (see prompt.py)."""

@@ -1,8 +1,9 @@
 """Checking a candidate against a SyGuS problem with Z3.
 
 The problem side is trusted: it is printed once per problem (cached by text) as an SMT-LIB
-prelude in which every synth-fun is an uninterpreted function, and Z3 reads that prelude in
-a fresh `z3.Context` for every check. The candidate side is not: it is parsed, normalised
+prelude in which every synth-fun is an uninterpreted function, and Z3 reads that prelude once
+per problem and process into a `z3.Context` that later checks of the problem reuse, each with
+its own solver (see ProblemZ3). The candidate side is not: it is parsed, normalised
 and elaborated by this package (see candidate.py), checked for signature, scope, logic and
 grammar, and rebuilt with the Z3 API; its text never reaches a solver script. The candidate
 bodies then replace the uninterpreted functions (`z3.substitute_funs`, which keeps the
@@ -12,11 +13,13 @@ report the first that fails.
 
 Rejection reasons: parse, too-large, too-deep, encoding, command, signature, scope, logic,
 grammar, counterexample. Unknown reasons: timeout (the limit passed or Z3 gave up on time),
-resource (Z3's memory limit), incomplete (Z3 answered unknown for another reason).
+resource (Z3's memory limit), incomplete (Z3 answered unknown for another reason),
+checker-error (an unexpected error in this checker on this candidate; logged with its traceback).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -24,11 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import z3
-from z3 import z3core
 
-from proofloop.errors import CheckerCrash, ProblemFormatError
+from proofloop.errors import CheckerCrash, ConfigError, ProblemFormatError, ProofloopError
 from proofloop.types import CheckLimits, Problem, Status, Verdict
-from provers.z3.build import to_z3, z3_sort
 from provers.z3.candidate import (
     MAX_TERM_DEPTH,
     MAX_TERM_NODES,
@@ -40,6 +41,9 @@ from provers.z3.candidate import (
 from provers.z3.grammar import Rules, compile_grammar, derivable
 from provers.z3.sexpr import symbol_text, to_text
 from provers.z3.sygus import SygusProblem, SynthFun, parse_problem
+from provers.z3.session import MIN_MEMORY_MB, Discard, ProblemZ3, Session, condition_groups, problem_z3
+from provers.z3.session import make_verdict as _verdict
+from provers.z3.session import z3_message as _z3_message
 from provers.z3.terms import (
     ALL_OPS,
     CALL,
@@ -59,9 +63,6 @@ from provers.z3.terms import (
 
 log = logging.getLogger(__name__)
 
-CONDITIONS = ("initiation", "consecution", "safety")
-MAX_VIOLATED = 5
-MAX_CALLS = 10
 
 
 @dataclass
@@ -74,6 +75,16 @@ class Compiled:
     rules: dict[str, Rules | None]
     symbols: set[str]
     _helper_terms: dict[str, Term] = field(default_factory=dict)
+    z3_context: ProblemZ3 | None = None  # the Z3 context checks of this problem reuse (see ProblemZ3)
+    _problem_terms: tuple[list[Term], list[Term]] | None = None
+
+    def problem_terms(self) -> tuple[list[Term], list[Term]]:
+        """The constraints and assumptions elaborated by terms.py (the cross-check builds these)."""
+        if self._problem_terms is None:
+            from provers.z3.cvc5check import problem_terms
+
+            self._problem_terms = problem_terms(self.problem)
+        return self._problem_terms
 
     def helper_term(self, name: str) -> Term:
         """The body of problem helper `name`, elaborated with its parameters as VAR i."""
@@ -117,7 +128,25 @@ def compile_text(text: str) -> Compiled:
         for f in problem.synth_funs
     }
     symbols = {n for n, _ in problem.variables} | set(helpers)
-    return Compiled(problem, prelude_text(problem), helpers, rules, symbols)
+    compiled = Compiled(problem, prelude_text(problem), helpers, rules, symbols)
+    _check_assumptions_satisfiable(compiled)
+    return compiled
+
+
+def _check_assumptions_satisfiable(compiled: Compiled) -> None:
+    """Refuse a problem whose assumptions no input satisfies: every candidate would verify."""
+    problem = compiled.problem
+    if not problem.assumptions:
+        return
+    ctx = z3.Context()
+    parsed = z3.parse_smt2_string(compiled.prelude, ctx=ctx)
+    solver = z3.Solver(ctx=ctx)
+    solver.set("timeout", 2000)  # unknown is let through: only a proof of emptiness refuses
+    solver.add(*[parsed[i] for i in range(len(problem.constraints), len(parsed))])
+    if solver.check() == z3.unsat:
+        raise ProblemFormatError(
+            None, problem.assumptions[0].line, "no input satisfies the assumptions, so every candidate would verify"
+        )
 
 
 def compiled_for(problem: Problem) -> Compiled:
@@ -332,219 +361,73 @@ def _check_grammar(f: SynthFun, rules: Rules, body: Term, d: Definition) -> None
 
 
 # ---------------------------------------------------------------------------------------------
-# The semantic check.
-
-_memory_mb: int | None = None
-
-
-def _set_memory(mb: int) -> None:
-    global _memory_mb
-    if _memory_mb != mb:
-        z3.set_param("memory_max_size", int(mb))
-        _memory_mb = mb
-
-
-def _verdict(status: Status, start: float, reason: str = "", message: str = "", counterexample=None) -> Verdict:
-    return Verdict(
-        status=status,
-        checker="z3",
-        checker_version=z3.get_version_string(),
-        seconds=time.perf_counter() - start,
-        reason=reason,
-        message=message,
-        counterexample=counterexample,
-    )
+# The check: the front end here, the semantic check in session.py, the cross-check in cvc5check.py.
 
 
 def check(problem: Problem, candidate: str | bytes, limits: CheckLimits | None = None) -> Verdict:
-    """Check an untrusted candidate against `problem`; every outcome is a Verdict."""
-    start = time.perf_counter()
+    """Check an untrusted candidate against `problem`; every outcome is a Verdict.
+
+    With `limits.cross_check` ("cvc5") every verdict carries both checkers' versions, and a
+    candidate the two solvers judge differently is `disputed`.
+    """
     limits = limits or CheckLimits()
+    verdict = _check(problem, candidate, limits)
+    if limits.cross_check:
+        verdict = dataclasses.replace(verdict, checker_version=checker_version(limits.cross_check))
+    return verdict
+
+
+def checker_version(cross_check: str = "") -> str:
+    """Z3's version, followed by the cross-checker's ("4.16.0, cvc5 1.4.2") when there is one."""
+    if not cross_check:
+        return z3.get_version_string()
+    if cross_check != "cvc5":
+        raise ConfigError(f"cross_check: unknown checker {cross_check!r}; the Z3 prover cross-checks with cvc5")
+    from provers.z3 import cvc5check
+
+    return f"{z3.get_version_string()}, cvc5 {cvc5check.version()}"
+
+
+def _cross_check(verdict: Verdict, compiled: Compiled, bodies: dict[str, Term], limits: CheckLimits, start: float) -> Verdict:
+    """Z3's verdict confirmed or disputed by cvc5 (only verdicts Z3 reached by solving are asked)."""
+    from provers.z3 import cvc5check
+
+    if verdict.status is Status.UNKNOWN:
+        return verdict
+    groups = [indices for _, indices in condition_groups(compiled.problem)]
+    outcome = cvc5check.check(compiled, bodies, groups, start + limits.timeout_s)
+    return cvc5check.combine(verdict, outcome, time.perf_counter() - start)
+
+
+def _check(problem: Problem, candidate: str | bytes, limits: CheckLimits) -> Verdict:
+    start = time.perf_counter()
     compiled = compiled_for(problem)
+    if limits.memory_mb < MIN_MEMORY_MB:
+        message = f"a memory limit of {limits.memory_mb} MB is below the {MIN_MEMORY_MB} MB Z3 needs to start"
+        return _verdict(Status.UNKNOWN, start, "resource", message)
     try:
         bodies = front_end(compiled, candidate)
+        with problem_z3(compiled) as pz:
+            verdict = Session(compiled, pz, bodies, limits, start).run()
+            if verdict.status is Status.UNKNOWN:
+                raise Discard(verdict)
+        if limits.cross_check:
+            verdict = _cross_check(verdict, compiled, bodies, limits, start)
+        return verdict
+    except Discard as d:
+        return d.verdict
     except Rejection as r:
         return _verdict(Status.REJECTED, start, r.reason, " ".join(r.message.split()))
-    return _Session(compiled, bodies, limits, start).run()
-
-
-class _Session:
-    """One semantic check in its own Z3 context."""
-
-    def __init__(self, compiled: Compiled, bodies: dict[str, Term], limits: CheckLimits, start: float):
-        self.compiled = compiled
-        self.problem = compiled.problem
-        self.bodies = bodies
-        self.limits = limits
-        self.start = start
-        self.deadline = start + limits.timeout_s
-        _set_memory(limits.memory_mb)
-        self.ctx = z3.Context()
-        self._helper_z3: dict[str, z3.ExprRef] = {}
-
-    def run(self) -> Verdict:
-        try:
-            parsed = z3.parse_smt2_string(self.compiled.prelude, ctx=self.ctx)
-        except z3.Z3Exception as e:
-            raise CheckerCrash(f"Z3 could not read the problem: {_z3_message(e)}") from None
-        n = len(self.problem.constraints)
-        self.constraints = [parsed[i] for i in range(n)]
-        self.assumptions = [parsed[i] for i in range(n, len(parsed))]
-        try:
-            self.subst = self._substitution()
-        except z3.Z3Exception as e:
-            return _verdict(Status.REJECTED, self.start, "logic", f"Z3 refused the candidate: {_z3_message(e)}")
-        for label, indices in self._groups():
-            verdict = self._check_group(label, indices)
-            if verdict is not None:
-                return verdict
-        return _verdict(Status.VERIFIED, self.start)
-
-    def _substitution(self) -> list[tuple[z3.FuncDeclRef, z3.ExprRef]]:
-        pairs = []
-        for f in self.problem.synth_funs:
-            sorts = [z3_sort(s, self.ctx) for s in f.param_sorts]
-            decl = z3.Function(f.name, *sorts, z3_sort(f.sort, self.ctx))
-            params = [z3.Var(i, s) for i, s in enumerate(sorts)]
-            pairs.append((decl, to_z3(self.bodies[f.name], self.ctx, params, self._call_helper)))
-        return pairs
-
-    def _call_helper(self, name: str, args: list[z3.ExprRef]) -> z3.ExprRef:
-        if name not in self._helper_z3:
-            helper = self.problem.helper(name)
-            sorts = [z3_sort(s, self.ctx) for s in helper.param_sorts]  # type: ignore[union-attr]
-            params = [z3.Var(i, s) for i, s in enumerate(sorts)]
-            self._helper_z3[name] = to_z3(self.compiled.helper_term(name), self.ctx, params, self._call_helper)
-        return z3.substitute_vars(self._helper_z3[name], *args) if args else self._helper_z3[name]
-
-    def _groups(self) -> list[tuple[str, list[int]]]:
-        constraints = self.problem.constraints
-        if self.problem.kind == "fun":
-            return [("", list(range(len(constraints))))]
-        groups = [(c, [i for i, k in enumerate(constraints) if k.label == c]) for c in CONDITIONS]
-        plain = [i for i, k in enumerate(constraints) if not k.label]
-        return [g for g in groups + [("", plain)] if g[1]]
-
-    def _apply(self, e: z3.ExprRef) -> z3.ExprRef:
-        return z3.substitute_funs(e, *self.subst) if self.subst else e
-
-    def _check_group(self, label: str, indices: list[int]) -> Verdict | None:
-        remaining = self.deadline - time.perf_counter()
-        if remaining <= 0:
-            return _verdict(
-                Status.UNKNOWN, self.start, "timeout", f"the time limit of {self.limits.timeout_s} s passed"
-            )
-        solver = z3.Solver(ctx=self.ctx)
-        solver.set("timeout", max(1, int(remaining * 1000)))
-        if self.assumptions:
-            solver.add(self._apply(_conjunction(self.assumptions, self.ctx)))
-        # One substitution over the whole conjunction: the problem DAG stays shared.
-        goal = self._apply(_conjunction([self.constraints[i] for i in indices], self.ctx))
-        solver.add(z3.Not(goal))
-        try:
-            result = solver.check()
-        except z3.Z3Exception as e:
-            if "memory" in _z3_message(e).lower():
-                return _verdict(
-                    Status.UNKNOWN, self.start, "resource", f"Z3 ran out of memory ({self.limits.memory_mb} MB)"
-                )
-            raise CheckerCrash(f"Z3 failed: {_z3_message(e)}") from None
-        if result == z3.unsat:
-            return None
-        if result == z3.sat:
-            model = solver.model()
-            if label:
-                return self._invariant_failure(label, model)
-            return self._counterexample(model, indices)
-        return self._unknown(solver.reason_unknown())
-
-    def _unknown(self, why: str) -> Verdict:
-        log.debug("z3 answered unknown after %.3f s: %s", time.perf_counter() - self.start, why)
-        low = why.lower()
-        if "memory" in low:
-            reason, message = "resource", f"Z3 ran out of memory ({self.limits.memory_mb} MB)"
-        elif "timeout" in low or "canceled" in low or time.perf_counter() >= self.deadline:
-            reason, message = "timeout", f"Z3 gave no answer within {self.limits.timeout_s} s"
-        else:
-            reason, message = "incomplete", f"Z3 answered unknown: {why}"
-        return _verdict(Status.UNKNOWN, self.start, reason, message)
-
-    def _value(self, model: z3.ModelRef, e: z3.ExprRef) -> str:
-        return model.eval(e, model_completion=True).sexpr()
-
-    def _values(self, model: z3.ModelRef, variables) -> dict[str, str]:
-        return {name: self._value(model, z3.Const(name, z3_sort(sort, self.ctx))) for name, sort in variables}
-
-    def _counterexample(self, model: z3.ModelRef, indices: list[int]) -> Verdict:
-        values = self._values(model, self.problem.variables)
-        violated = []
-        for i in indices:
-            if len(violated) >= MAX_VIOLATED:
-                break
-            if z3.is_false(model.eval(self._apply(self.constraints[i]), model_completion=True)):
-                text = self.problem.constraints[i].text
-                calls = self._calls(model, self.constraints[i])
-                violated.append({"constraint": text if len(text) <= 500 else text[:497] + "...", "calls": calls})
-        shown = ", ".join(f"{k} = {v}" for k, v in list(values.items())[:12])
-        message = f"counterexample: {shown}" if shown else "counterexample"
-        if violated:
-            first = violated[0]
-            calls = "; ".join(f"{k} = {v}" for k, v in list(first["calls"].items())[:4])
-            message += f"; violates {first['constraint'][:200]}" + (f" where {calls}" if calls else "")
-        return _verdict(
-            Status.REJECTED, self.start, "counterexample", message, {"values": values, "violated": violated}
-        )
-
-    def _calls(self, model: z3.ModelRef, constraint: z3.ExprRef) -> dict[str, str]:
-        names = {f.name: len(f.params) for f in self.problem.synth_funs}
-        calls: dict[str, str] = {}
-        seen: set[int] = set()
-        stack = [constraint]
-        while stack and len(seen) < 20_000 and len(calls) < MAX_CALLS:
-            e = stack.pop()
-            if e.get_id() in seen:
-                continue
-            seen.add(e.get_id())
-            if not z3.is_app(e):
-                continue
-            decl = e.decl()
-            if decl.kind() == z3.Z3_OP_UNINTERPRETED and names.get(decl.name()) == e.num_args():
-                args = [self._value(model, self._apply(a)) for a in e.children()]
-                key = f"({symbol_text(decl.name())} {' '.join(args)})" if args else symbol_text(decl.name())
-                calls[key] = self._value(model, self._apply(e))
-            stack.extend(reversed(e.children()))
-        return calls
-
-    def _invariant_failure(self, label: str, model: z3.ModelRef) -> Verdict:
-        state_vars = [v for inv in self.problem.invariants for v in inv.state]
-        primed_vars = [v for inv in self.problem.invariants for v in inv.primed]
-        state = self._values(model, state_vars)
-        next_state = self._values(model, primed_vars) if label == "consecution" else {}
-        inv = self.problem.invariants[0]
-        at = ", ".join(f"{k} = {v}" for k, v in list(state.items())[:12])
-        if label == "initiation":
-            message = f"initiation fails: {inv.pre} holds but {inv.inv} does not at {at}"
-        elif label == "consecution":
-            to = ", ".join(f"{k} = {v}" for k, v in list(next_state.items())[:12])
-            message = f"consecution fails: {inv.inv} holds at {at} but not after the transition to {to}"
-        else:
-            message = f"safety fails: {inv.inv} holds but {inv.post} does not at {at}"
-        counterexample = {"condition": label, "state": state, "next_state": next_state}
-        return _verdict(Status.REJECTED, self.start, "counterexample", message, counterexample)
-
-
-def _conjunction(terms: list[z3.ExprRef], ctx: z3.Context) -> z3.BoolRef:
-    # Through the C API: z3.And coerces each argument, which is slow for many constraints.
-    if len(terms) == 1:
-        return terms[0]
-    arr = (z3.Ast * len(terms))()
-    for i, t in enumerate(terms):
-        arr[i] = t.as_ast()
-    return z3.BoolRef(z3core.Z3_mk_and(ctx.ref(), len(terms), arr), ctx)
-
-
-def _z3_message(e: z3.Z3Exception) -> str:
-    value = e.value if hasattr(e, "value") else str(e)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return " ".join(str(value).split())[:300]
+    except ProofloopError:
+        raise
+    except MemoryError:
+        return _verdict(Status.UNKNOWN, start, "resource", f"the check ran out of memory ({limits.memory_mb} MB)")
+    except z3.Z3Exception as e:
+        if "memory" in _z3_message(e).lower():
+            return _verdict(Status.UNKNOWN, start, "resource", f"Z3 ran out of memory ({limits.memory_mb} MB)")
+        raise CheckerCrash(f"Z3 failed: {_z3_message(e)}") from None
+    except Exception as e:
+        # A slip in this checker on one candidate must not fail the batch around it; the
+        # verdict is unknown (never verified) and the traceback is logged for a bug report.
+        log.exception("checker error on a candidate for %s", problem.id)
+        return _verdict(Status.UNKNOWN, start, "checker-error", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}")

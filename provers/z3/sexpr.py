@@ -15,6 +15,10 @@ from collections.abc import Mapping
 from typing import Iterator, Union
 
 
+# The widest bit-vector a sort, literal or operator result may have.
+MAX_BV_WIDTH = 1 << 16
+
+
 class Symbol(str):
     """An SMT-LIB symbol."""
 
@@ -98,11 +102,25 @@ _NEG_INT_RE = re.compile(r"-?[0-9]+\Z")
 _DECIMAL_RE = re.compile(r"[0-9]+\.[0-9]+\Z")
 
 
+# Longer numerals are refused: Python's int/str conversions stop at 4,300 digits, and no
+# problem or sensible candidate needs a 4,000-digit constant.
+MAX_NUMERAL_DIGITS = 4_000
+# SMT-LIB digits are ASCII only (str.isdigit() also accepts superscripts and other scripts).
+ASCII_DIGITS = re.compile(r"[0-9]+\Z")
+
+
+def numeral(raw: str, line: int | None = None) -> int:
+    """The value of an ASCII numeral (optionally signed); ParseError when it is too long."""
+    if len(raw.lstrip("-")) > MAX_NUMERAL_DIGITS:
+        raise ParseError(f"numeral of {len(raw.lstrip('-'))} digits; the limit is {MAX_NUMERAL_DIGITS}", line, "too-large")
+    return int(raw)
+
+
 def _atom(kind: str, raw: str) -> Atom:
     if kind == "sym":
         return Symbol(raw)
     if kind == "num":
-        return int(raw)
+        return numeral(raw)
     if kind == "qsym":
         return Symbol(raw[1:-1])
     if kind == "hex":
@@ -156,9 +174,9 @@ def _classify(raw: str, symbols: dict[str, Symbol]) -> Atom | None:
     if sym is not None:
         return sym
     c = raw[0]
-    if c.isdigit() or (c == "-" and len(raw) > 1 and raw[1].isdigit()):
+    if "0" <= c <= "9" or (c == "-" and len(raw) > 1 and "0" <= raw[1] <= "9"):
         if _NUM_FULL.match(raw):
-            return int(raw)
+            return numeral(raw)
         if _DEC_FULL.match(raw):
             return Decimal(raw)
     elif c == "#":
@@ -378,9 +396,10 @@ def indexed_bv_literal(item: tuple) -> BVLit | None:
         len(item) == 3
         and isinstance(item[1], Symbol)
         and item[1].startswith("bv")
-        and item[1][2:].isdigit()
+        and ASCII_DIGITS.match(item[1][2:])
+        and len(item[1]) - 2 <= MAX_NUMERAL_DIGITS
         and type(item[2]) is int
-        and item[2] > 0
+        and 0 < item[2] <= MAX_BV_WIDTH
     ):
         return BVLit(int(item[1][2:]) % (1 << item[2]), item[2])
     return None

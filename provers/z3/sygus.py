@@ -187,6 +187,7 @@ class _Loader:
         self.assumptions: list[Constraint] = []
         self.invariants: list[InvConstraint] = []
         self.functions: dict[str, FunSig] = {}
+        self.constrained: set[str] = set()  # synth-funs some constraint mentions
 
     def run(self, forms: list[tuple[SExpr, int]]) -> SygusProblem:
         for form, line in forms:
@@ -196,6 +197,16 @@ class _Loader:
                 raise _Refusal(line, _feature(e.message) if e.unsupported else e.message, e.unsupported) from None
         if not self.synth_funs:
             raise _Refusal(None, "no synth-fun or synth-inv command")
+        if self.invariants and self.assumptions:
+            # Assumptions restrict every query; beside an inv-constraint they would restrict the
+            # state variables too, which SyGuS-IF's fresh state variables never are.
+            raise _Refusal(self.assumptions[0].line, _feature("assume beside inv-constraint"), True)
+        # A function no constraint mentions would verify whatever its candidate says.
+        if not self.constraints:
+            raise _Refusal(None, "no constraint: every candidate would verify")
+        free = [f.name for f in self.synth_funs if f.name not in self.constrained]
+        if free:
+            raise _Refusal(None, f"no constraint mentions {', '.join(free)}: any candidate for it would verify")
         return SygusProblem(
             logic=self.logic or "ALL",
             synth_funs=tuple(self.synth_funs),
@@ -284,9 +295,22 @@ class _Loader:
     def constraint(self, form: tuple, line: int) -> None:
         if len(form) != 2:
             raise _Refusal(line, f"malformed {form[0]}: expected ({form[0]} term)")
-        term = elaborate(form[1], self.scope(functions=self.functions, variables=self.variables))
+        references: set[str] = set()
+        scope = self.scope(functions=self.functions, variables=self.variables, references=references)
+        term = elaborate(form[1], scope)
         if term.sort != BOOL:
             raise _Refusal(line, f"{form[0]} must be Bool, got {term.sort}")
+        synth = sorted(references & {f.name for f in self.synth_funs})
+        if form[0] == "assume" and synth:
+            # SyGuS-IF 2.1 allows it, but a candidate could then make the assumption false
+            # everywhere and every constraint would hold vacuously.
+            raise _Refusal(
+                line,
+                _feature(f"assume mentioning the function being synthesised ({', '.join(synth)}): "
+                         "a candidate could falsify the assumption and satisfy every constraint vacuously"),
+                True,
+            )
+        self.constrained.update(synth)
         target = self.assumptions if form[0] == "assume" else self.constraints
         target.append(Constraint(form[1], line))
 
@@ -307,8 +331,13 @@ class _Loader:
                 raise _Refusal(line, f"inv-constraint: {role} function {name} is not defined")
             if helper.param_sorts != expected or helper.sort != BOOL:
                 raise _Refusal(line, f"inv-constraint: {role} function {name} has the wrong signature")
-        state = tuple((self.state_var(p, s), s) for p, s in inv.params)
-        primed = tuple((self.state_var(f"{p}!", s), s) for p, s in inv.params)
+        # 2n distinct names, so no spelling of the parameters (a beside a!) can make the
+        # transition relation read the wrong copy. A declared variable of the same sort may be
+        # reused (v1 declare-primed-var): each condition is its own query and no assumption
+        # may stand beside an inv-constraint, so sharing a name with it changes nothing.
+        taken: set[str] = set()
+        state = tuple((self.state_var(p, s, taken), s) for p, s in inv.params)
+        primed = tuple((self.state_var(f"{p}!", s, taken), s) for p, s in inv.params)
         for n, s in state + primed:
             self.variables[n] = s
         xs = [Symbol(n) for n, _ in state]
@@ -321,6 +350,7 @@ class _Loader:
             Constraint((implies, inv_x, _app(form[4], xs)), line, "safety"),
         ]
         self.invariants.append(InvConstraint(inv.name, form[2], form[3], form[4], state, primed, line))
+        self.constrained.add(inv.name)
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -355,15 +385,17 @@ class _Loader:
         if name in self.variables and self.variables[name] != allow_var_sort:
             raise _Refusal(line, f"{name} is already declared")
 
-    def state_var(self, name: str, sort: str) -> str:
-        # State variables take the invariant's parameter names unless that would clash.
+    def state_var(self, name: str, sort: str, taken: set[str]) -> str:
+        """A state variable named like `name` where possible (counterexamples read naturally)."""
         while (
             name in self.functions
             or name in ALL_OPS
             or name in RESERVED
+            or name in taken
             or (name in self.variables and self.variables[name] != sort)
         ):
             name += "_"
+        taken.add(name)
         return name
 
     def grammar(self, parts: tuple, params, sort: str, line: int) -> Grammar:

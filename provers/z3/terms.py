@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from provers.z3.sexpr import BVLit, Decimal, Keyword, SExpr, StrLit, Symbol, indexed_bv_literal, to_text
+from provers.z3.sexpr import MAX_BV_WIDTH, BVLit, Decimal, Keyword, SExpr, StrLit, Symbol, indexed_bv_literal, to_text
 
 INT = "Int"
 BOOL = "Bool"
@@ -22,6 +22,9 @@ VAR, LIT, APP, CALL, HOLE, ANYCONST, ANYVAR = range(7)
 
 
 def bv_sort(width: int) -> str:
+    if not 0 < width <= MAX_BV_WIDTH:
+        # Every bit-vector sort passes here: literals, concat, extensions and repeats included.
+        raise ElabError("too-large", f"a bit-vector of {width} bits; the limit is {MAX_BV_WIDTH}")
     return f"(_ BitVec {width})"
 
 
@@ -58,7 +61,7 @@ def parse_sort(datum: SExpr) -> str:
         and datum[0] == "_"
         and datum[1] == "BitVec"
         and type(datum[2]) is int
-        and 0 < datum[2] <= 1 << 16
+        and 0 < datum[2] <= MAX_BV_WIDTH
     ):
         return bv_sort(datum[2])
     return _raise_sort(datum)
@@ -420,9 +423,12 @@ def _apply(item: tuple, args: tuple[Term, ...], env, scope: Scope, counter: list
     else:
         typer = _lookup_op(head, scope)
         if typer is not None:
-            if head == "-" and len(args) == 1 and args[0].kind == LIT and args[0].value > 0:
+            # Every application goes through its typer first, folds included: `(- true)`
+            # and `(- #x01)` are ill-sorted, not the literal -1.
+            sort = typer(head, sorts, ())
+            if head == "-" and sort == INT and len(args) == 1 and args[0].kind == LIT and args[0].value > 0:
                 return lit(-args[0].value, INT)
-            term = Term(APP, head, args, typer(head, sorts, ()), ())
+            term = Term(APP, head, args, sort, ())
             if scope.linear:
                 _check_linear(term)
         else:
