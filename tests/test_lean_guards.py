@@ -196,9 +196,10 @@ def test_leading_assign_then_restated_statement():
 
 IDENT_WORDS = sorted(w for w in WORDS if not w.startswith("#"))
 # Characters Lean does not glue to an identifier (modifier letters, superscripts, Cyrillic, ...),
-# except those that open a literal (a stray `"` or `«` fails to lex, which rejects anyway).
+# except those that open a literal or unbalance an interpolation (a stray `"`, `«` or brace
+# fails to lex, which rejects as guard:lexer).
 NOT_IDENT = st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")).filter(
-    lambda c: not _is_ident_rest(c) and c not in '"«\'' and not c.isspace()
+    lambda c: not _is_ident_rest(c) and c not in '"«\'{}' and not c.isspace()
 )
 
 
