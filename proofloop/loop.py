@@ -414,13 +414,15 @@ def evaluate(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
     probe = probe_ids(ctx, r)
     sample(ctx, r, "heldout", model, ctx.heldout_ids, s.eval_n, s.eval_temperature)
     sample(ctx, r, "probe", model, probe, s.eval_n, s.eval_temperature)
-    if r == 0:
+    # The grammar baseline needs a grammar sampler, which only some provers have (not Lean).
+    baseline_round = r == 0 and ctx.prover.can_sample
+    if baseline_round:
         sample(ctx, r, "baseline", Policy("grammar", None), ctx.heldout_ids, s.eval_n, s.eval_temperature)
     for purpose in ("heldout", "probe", "baseline"):
         check(ctx, r, purpose)
     heldout = ctx.store.attempts(r, "heldout", ctx.checker, ctx.checker_version)
     metrics = pass_metrics(heldout, ctx.k, "heldout")
-    if r == 0:
+    if baseline_round:
         baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version)
         metrics.update(pass_metrics(baseline, ctx.k, "grammar_heldout"))
     solved_probe = {a["problem_id"] for a in ctx.store.attempts(r, "probe", ctx.checker, ctx.checker_version)

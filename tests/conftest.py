@@ -1,9 +1,8 @@
-"""Shared fixtures and the skip rules for markers (lean, gpu, ray, shared)."""
+"""Shared fixtures and the skip rules for markers (lean, lean_repl, gpu, ray, shared)."""
 
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,32 @@ def _has_gpu() -> bool:
         return False
 
 
+def _lean_missing(mode: str) -> str | None:
+    """Why the Lean tests of `mode` cannot run here (None when they can)."""
+    from proofloop.errors import ToolchainMissing
+    from provers.lean.toolchain import LeanConfig, discover
+
+    try:
+        discover(LeanConfig.from_env(mode=mode))
+    except ToolchainMissing as e:
+        return f"needs Lean ({'`make lean`' if mode == 'file' else 'with the REPL'}): {str(e)[:200]}"
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
+    marked = {m for item in items for m in ("lean", "lean_repl") if item.get_closest_marker(m)}
     reasons = {
-        "lean": None if shutil.which("lean") else "needs a Lean 4 toolchain (`lean` not on PATH)",
+        "lean": _lean_missing("file") if "lean" in marked else None,
+        "lean_repl": _lean_missing("repl") if "lean_repl" in marked else None,
         "gpu": None if _has_gpu() else "needs a CUDA GPU",
         "ray": None if importlib.util.find_spec("ray") else "needs ray (pip install 'proofloop[ray]')",
         "shared": None if SHARED_BENCHMARKS.is_dir() else f"needs {SHARED_BENCHMARKS}",
     }
     for item in items:
         for marker, reason in reasons.items():
-            if reason and marker in item.keywords:
+            # Markers only: `item.keywords` also holds the names of the folders above the test
+            # (a checkout in a folder named `lean` would skip every test).
+            if reason and item.get_closest_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 

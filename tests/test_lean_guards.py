@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from provers.lean.guards import WORDS, check_candidate
-from provers.lean.lexer import Kind, LexError, normalize, strip_comments, tokenize
+from provers.lean.lexer import Kind, LexError, _is_ident_rest, normalize, strip_comments, tokenize
 from provers.lean.source import parse_problem_text
 
 TASK = parse_problem_text("theorem add_comm' (a b : Nat) : a + b = b + a :=")
@@ -72,7 +72,18 @@ REJECTED = {
         "by\n  have h : 1 = 1 := sorry\n  omega",
         "by exact sorryAx _ false",
         "by exact _root_.sorryAx _",
+        # Code in an interpolation whose braces hold further strings (and a comment with a brace).
+        'by simp [s!"{ "a" ++ toString (sorry : Nat) ++ "b" }"]',
+        'by simp [m!"x{ /- } -/ (sorry : Nat) }y"]',
+        'by simp [s!"{ s!"{ "}" ++ toString (sorry : Nat) }" }"]',
+        # Lean reads `sorryᶜ`, `sorry²` and `2sorry` as `sorry` next to another token.
+        "by exact sorryᶜ",
+        "by exact sorry²",
+        "by exact (2sorry)",
+        "by exact 𝓈𝓸𝓇𝓇𝔂",  # one identifier for Lean; NFKC makes it `sorry`
+        "by stop omega",
     ],
+    "guard:compiler_axiom": ["lcProof", "by exact lcUnreachable", "by exact @_root_.lcProof _"],
     "guard:admit": ["by admit"],
     "guard:axiom": ["by omega\naxiom cheat : False"],
     "guard:constant": ["by omega\nconstant c : Nat", "by omega\nopaque c : Nat"],
@@ -85,7 +96,14 @@ REJECTED = {
     "guard:syntax": ['by omega\nsyntax "cheat" : tactic'],
     "guard:elab": ['by omega\nelab "cheat" : tactic => pure ()'],
     "guard:notation": ['by omega\nnotation "⊤⊤" => True', 'by omega\ninfixl:65 " +' + "' " + '" => Nat.add'],
-    "guard:native_decide": ["by native_decide", "by decide +native", "by exact Lean.ofReduceBool _ _ rfl"],
+    "guard:native_decide": [
+        "by native_decide",
+        "by decide +native",
+        "by exact Lean.ofReduceBool _ _ rfl",
+        "by bv_decide",
+        "by bv_decide?",
+        "by exact Lean.reduceBool true",
+    ],
     "guard:implemented_by": ["by omega\n@[implemented_by foo] def g : Nat := 0"],
     "guard:extern": ['by omega\n@[extern "c_fn"] def g : Nat := 0'],
     "guard:unsafe": ["by exact unsafe (Nat.add_comm a b)"],
@@ -110,7 +128,11 @@ REJECTED = {
     ],
     "guard:statement": ["theorem add_comm' (a b : Nat) : a + b = a + b := rfl", "theorem add_comm' : True := trivial"],
     "guard:empty": ["", "  -- nothing here\n", ":="],
-    "guard:lexer": ["by simp /- unterminated"],
+    "guard:lexer": [
+        "by simp /- unterminated",
+        # Every string is read as possibly interpolated, so an unbalanced brace does not lex.
+        'by\n  have := "{"\n  omega',
+    ],
 }
 
 
@@ -137,6 +159,9 @@ ACCEPTED = [
     "by\n  set_option linter.unusedVariables false in\n  omega",
     "by\n  open Nat in\n  omega",
     "by decide",
+    'by\n  have := s!"{a} and {"b"}"\n  omega',
+    "by exact stop_watch a b",
+    "by exact sorryα a b",  # one identifier for Lean (α is a letter), not `sorry`
     "theorem add_comm' (a b : Nat) :\n    a + b = b + a := by omega",
     "theorem add_comm' (a b : Nat) : a + b = b + a := by -- the same statement, another layout\n  omega",
 ]
@@ -165,3 +190,54 @@ def test_leading_assign_then_restated_statement():
     stated = ":= theorem add_comm' (a b : Nat) : a + b = b + a := by omega"
     assert check_candidate(stated, TASK).proof == "by omega"
     assert reason(":= theorem add_comm' (a b : Nat) : a = a := rfl") == "guard:statement"
+
+
+# -- properties: each bypass class, over generated variants ---------------------------------
+
+IDENT_WORDS = sorted(w for w in WORDS if not w.startswith("#"))
+# Characters Lean does not glue to an identifier (modifier letters, superscripts, Cyrillic, ...),
+# except those that open a literal or unbalance an interpolation (a stray `"`, `«` or brace
+# fails to lex, which rejects as guard:lexer).
+NOT_IDENT = st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")).filter(
+    lambda c: not _is_ident_rest(c) and c not in '"«\'{}' and not c.isspace()
+)
+
+
+def interpolate(code: str, depth: int, filler: str) -> str:
+    """`code` inside `depth` nested interpolated strings, each brace also holding string literals."""
+    for _ in range(depth):
+        code = f's!"{filler}{{ "{filler}" ++ {code} ++ "{filler}" }}{filler}"'
+    return code
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    word=st.sampled_from(IDENT_WORDS),
+    depth=st.integers(0, 3),
+    filler=st.text(alphabet="ab #/", max_size=4),
+    suffix=st.one_of(st.just(""), NOT_IDENT),
+    prefix=st.sampled_from(["", "2", "(", "@", "1.5"]),
+)
+def test_forbidden_words_are_found_in_every_context(word, depth, filler, suffix, prefix):
+    code = interpolate(f"({prefix}{word}{suffix} : Nat)", depth, filler)
+    assert reason(f"by simp [{code}]") == f"guard:{WORDS[word]}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(['s!"', '"', "{", "}", " ", "a", "sorry", "ᶜ", "²", "/-", "-/", "--", "\n", "2"])))
+def test_lexer_reads_every_character_into_a_token(parts):
+    # Nothing but whitespace between tokens is skipped: in particular no code inside an
+    # interpolation hides in a string token, and a `sorry` the lexer sees is rejected.
+    text = "".join(parts)
+    try:
+        toks = tokenize(text, keep_comments=True)
+    except LexError:
+        assert reason(text) == "guard:lexer"
+        return
+    covered = {i for t in toks for i in range(t.start, t.end)}
+    assert all(i in covered for i, c in enumerate(text) if not c.isspace())
+    assert all(text[t.start : t.end] == t.text for t in toks)
+    assert all(a.end <= b.start for a, b in zip(toks, toks[1:]))
+    code = [t.text for t in toks if t.kind is Kind.IDENT]
+    if "sorry" in code:
+        assert reason("by exact " + text) in ("guard:sorry", "guard:lexer")

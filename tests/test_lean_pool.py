@@ -103,7 +103,7 @@ def test_process_is_replaced_after_max_uses(log, problem):
 def test_memory_cap_ends_a_hungry_check_as_unknown(log, problem):
     prover = prover_with_double(log, memory_mb=256)
     verdict = prover.check(problem, "by double_oom", FAST)
-    assert (verdict.status, verdict.reason) == (Status.UNKNOWN, "memory")
+    assert (verdict.status, verdict.reason) == (Status.UNKNOWN, "resource")
     assert "out of memory" in verdict.message
     assert prover.check(problem, "by omega", FAST).verified
     prover.close()

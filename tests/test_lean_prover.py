@@ -23,7 +23,8 @@ from proofloop.errors import ConfigError, ToolchainMissing
 from proofloop.types import CheckLimits, Status
 from provers.lean.leandojo import theorems_to_problems
 from provers.lean.prover import LeanProver
-from provers.lean.toolchain import ENV_CONFIG, LeanConfig, discover
+from provers.lean import toolchain
+from provers.lean.toolchain import ENV_CONFIG, ENV_LEAN, ENV_MODE, LeanConfig, discover
 
 DOUBLE = Path(__file__).with_name("lean_repl_double.py")
 PROBLEM = "theorem two (n : Nat) : n + 0 = n := by\n  sorry\n"
@@ -36,8 +37,9 @@ def bare_env(tmp_path, monkeypatch):
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("PROOFLOOP_LEAN_PROJECT", "PROOFLOOP_LEAN_REPL", ENV_CONFIG):
+    for var in ("PROOFLOOP_LEAN_PROJECT", "PROOFLOOP_LEAN_REPL", ENV_CONFIG, ENV_LEAN, ENV_MODE):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(toolchain, "REPO_CACHE_LEAN", tmp_path / "no-cache" / "lean")
     monkeypatch.setattr(proofloop.prover, "_cache", {})
     return empty
 
@@ -66,7 +68,13 @@ def fake_repl(path: Path) -> Path:
 
 def test_nothing_installed_names_what_was_looked_for(bare_env):
     with pytest.raises(ToolchainMissing) as e:
-        discover(LeanConfig.from_env())
+        discover(LeanConfig.from_env())  # auto: no REPL anywhere, so the whole-file mode's `lean`
+    msg = str(e.value)
+    assert "\n" not in msg
+    for part in ("$PROOFLOOP_LEAN_BIN unset", "no `lean` on PATH", "no-cache/lean", "make lean", "elan"):
+        assert part in msg
+    with pytest.raises(ToolchainMissing) as e:
+        discover(LeanConfig.from_env(mode="repl"))
     msg = str(e.value)
     assert "\n" not in msg
     for part in (
@@ -131,7 +139,7 @@ def test_path_mode_checks_through_discovery(bare_env, tmp_path):
     (problem,) = prover.load(path)
     verdict = prover.check(problem, "by simp", CheckLimits(timeout_s=5))
     assert verdict.status is Status.VERIFIED  # the double's answer: wiring, not Lean
-    assert verdict.checker_version == "lean 4.9.0 (repl); guards 1"
+    assert verdict.checker_version == "lean 4.9.0 (repl); guards 2"
     prover.close()
 
 
@@ -163,7 +171,7 @@ def test_cli_guard_rejection_needs_no_toolchain(bare_env, problem_file):
 def test_cli_clean_candidate_without_toolchain_is_exit_2(bare_env, problem_file):
     result = CliRunner().invoke(app, ["check", str(problem_file), "--theorem", "two", "--candidate", "by simp"])
     assert result.exit_code == 2
-    assert result.output.startswith("error: Lean REPL not found: looked for")
+    assert result.output.startswith("error: Lean not found: ")
     assert result.output.count("\n") == 1
 
 

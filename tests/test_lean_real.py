@@ -19,7 +19,7 @@ from provers.lean.tactic import LeanError, ProofFinished, TacticSession, TacticS
 from provers.lean.toolchain import LeanConfig
 from test_lean_guards import REJECTED
 
-pytestmark = pytest.mark.lean
+pytestmark = pytest.mark.lean_repl
 
 LIMITS = CheckLimits(timeout_s=60.0)
 ADD_COMM = "theorem add_comm' (a b : Nat) : a + b = b + a :="

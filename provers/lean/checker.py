@@ -1,7 +1,9 @@
 """Whole-proof checking: elaborate trusted statement + untrusted proof, then read the verdict.
 
 The text Lean elaborates is built from trusted parts only: the problem's header (already in
-the REPL environment) and its statement, followed by the proof the static guards let through.
+the REPL environment, or at the top of the file in the whole-file mode) and its statement,
+followed by the proof the static guards let through. Both modes turn Lean's messages into a
+verdict with the same two functions, `judge_messages` and `judge_axiom_messages`.
 A proof is `verified` only when all of these hold: no message of severity error, no `sorry`
 (neither a recorded sorry nor Lean's "declaration uses 'sorry'" warning), and `#print axioms`
 of the theorem names only propext, Classical.choice and Quot.sound. Optionally the whole file
@@ -16,16 +18,19 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from proofloop.errors import CheckerCrash
 from proofloop.types import Status
-from provers.lean.pool import ReplDied, ReplPool, ReplTimeout, ReplWorker, kill_tree
+from provers.lean.pool import ReplDied, ReplPool, ReplTimeout, ReplWorker, child_setup, kill_tree
 from provers.lean.protocol import (
+    RESOURCE_MESSAGE,
     SORRY_WARNING,
     STANDARD_AXIOMS,
     CommandResponse,
+    Message,
     ReplError,
     describe,
     messages_as_dicts,
@@ -74,40 +79,57 @@ def check_proof(pool: ReplPool, task: LeanTask, proof: str, timeout_s: float, he
     except ReplTimeout:
         return timeout_outcome(timeout_s)
     except ReplDied as e:  # only resource deaths reach here; others became CheckerCrash
-        return resource_outcome(e)
+        return resource_outcome(e.stderr)
 
 
 def timeout_outcome(timeout_s: float) -> Outcome:
     return Outcome(Status.UNKNOWN, "timeout", f"no answer from Lean within {timeout_s:g} s")
 
 
-def resource_outcome(e: ReplDied) -> Outcome:
-    return Outcome(Status.UNKNOWN, "memory", f"Lean ran out of memory or stack: {e.stderr.strip()[-300:]}")
+def resource_outcome(detail: str) -> Outcome:
+    return Outcome(Status.UNKNOWN, "resource", f"Lean ran out of memory or stack: {detail.strip()[-300:]}")
 
 
 def judge(resp: CommandResponse | ReplError, task: LeanTask) -> Outcome | None:
-    """A rejection for errors or sorries in the proof's response, or None if it is clean."""
+    """The REPL's answer to the proof: a rejection, `unknown`, or None when it is clean."""
     if isinstance(resp, ReplError):
         if "nknown environment" in resp.message:
             raise CheckerCrash(f"the Lean REPL lost the header environment of {task.name}: {resp.message}")
         return Outcome(Status.REJECTED, "lean", f"Lean could not process the proof: {resp.message}")
     if resp.env is None:
         raise CheckerCrash(f"the Lean REPL answered without an environment: {resp!r}")
-    evidence = {"messages": messages_as_dicts(resp.messages)}
-    if resp.errors:
-        return Outcome(Status.REJECTED, "lean", describe(resp.errors), evidence)
-    if uses_sorry(resp):
-        warning = [m for m in resp.messages if SORRY_WARNING.search(m.data)]
+    return judge_messages(resp.messages, recorded_sorry=bool(resp.sorries))
+
+
+def judge_messages(messages: Sequence[Message], recorded_sorry: bool = False) -> Outcome | None:
+    """Lean's messages about statement + proof, in either mode: a rejection, `unknown` when Lean
+    gave up for lack of memory, or None when they are clean (then the axioms decide)."""
+    evidence = {"messages": messages_as_dicts(messages)}
+    errors = [m for m in messages if m.is_error]
+    exhausted = [m for m in errors if RESOURCE_MESSAGE.search(m.data)]
+    if exhausted:
+        return resource_outcome(describe(exhausted))
+    if errors:
+        return Outcome(Status.REJECTED, "lean", describe(errors), evidence)
+    warning = [m for m in messages if SORRY_WARNING.search(m.data)]
+    if warning or recorded_sorry:
         return Outcome(Status.REJECTED, "sorry", describe(warning) or "the proof contains `sorry`", evidence)
     return None
 
 
 def judge_axioms(resp: CommandResponse | ReplError, task: LeanTask) -> Outcome:
+    """The REPL's answer to `#print axioms NAME`, judged by `judge_axiom_messages`."""
+    if isinstance(resp, ReplError):
+        return Outcome(Status.REJECTED, "axioms", f"`#print axioms {task.name}` failed: {resp.message}")
+    return judge_axiom_messages(resp.messages, task)
+
+
+def judge_axiom_messages(messages: Sequence[Message], task: LeanTask) -> Outcome:
     """Verified only if `#print axioms` names the theorem and only the standard axioms."""
-    if isinstance(resp, ReplError) or resp.errors:
-        text = resp.message if isinstance(resp, ReplError) else describe(resp.errors)
-        return Outcome(Status.REJECTED, "axioms", f"`#print axioms {task.name}` failed: {text}")
-    parsed = parse_axioms(resp.messages)
+    errors = [m for m in messages if m.is_error]
+    if errors:
+        return Outcome(Status.REJECTED, "axioms", f"`#print axioms {task.name}` failed: {describe(errors)}")
+    parsed = parse_axioms(messages)
     if parsed is None:
         return Outcome(Status.REJECTED, "axioms", f"no axiom list in the output of `#print axioms {task.name}`")
     printed, axioms = parsed
@@ -149,7 +171,14 @@ def _run_step(name: str, argv: list[str], env: dict[str, str], cwd: str, deadlin
     if left <= 0:
         return Outcome(Status.UNKNOWN, "timeout", f"the lean4checker replay ran out of time before `{name}`")
     proc = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=child_setup(0, None),
     )
     try:
         out, _ = proc.communicate(timeout=left)

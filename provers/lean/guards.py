@@ -7,15 +7,17 @@ Each rule here rejects with its own reason `guard:<name>`; docs/lean.md lists th
 
 Words are matched as whole identifiers on the token stream, after comments are dropped, so a
 word inside a comment never rejects, and `my_sorry_helper` or `Nat.admit_free` are ordinary
-names. String literals are opaque, except that a literal with braces is scanned word by word
-(interpolated strings elaborate the code inside their braces).
+names. The lexer reads identifiers and interpolated strings as Lean does, so every token Lean
+reads as code reaches these rules; an identifier is compared in its normalized forms too
+(`«»` removed, NFKC, a trailing `?` or `!` dropped), so `bv_decide?` is `bv_decide`.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
-from provers.lean.lexer import Kind, LexError, Token, interpolated_words, tokenize
+from provers.lean.lexer import Kind, LexError, Token, tokenize
 from provers.lean.source import (
     DECL_KEYWORDS,
     MODIFIERS,
@@ -27,12 +29,13 @@ from provers.lean.source import (
 )
 
 # Version of the guard rules; part of the checker version recorded in every verdict.
-GUARDS_VERSION = "1"
+GUARDS_VERSION = "2"
 
 # Whole identifiers (or `#commands`) and the guard each one trips.
 WORDS: dict[str, str] = {
     "sorry": "sorry",
     "sorryAx": "sorry",
+    "stop": "sorry",  # `stop tacs` skips the rest of the proof with `repeat sorry`
     "admit": "admit",
     "axiom": "axiom",
     "constant": "constant",
@@ -56,6 +59,16 @@ WORDS: dict[str, str] = {
     "ofReduceBool": "native_decide",
     "ofReduceNat": "native_decide",
     "trustCompiler": "native_decide",
+    "reduceBool": "native_decide",
+    "reduceNat": "native_decide",
+    "bv_decide": "native_decide",  # its certificate is checked with Lean.ofReduceBool
+    "bv_check": "native_decide",
+    # The compiler's axioms: each proves anything.
+    "lcProof": "compiler_axiom",
+    "lcUnreachable": "compiler_axiom",
+    "lcCast": "compiler_axiom",
+    "lcAny": "compiler_axiom",
+    "lcErased": "compiler_axiom",
     "implemented_by": "implemented_by",
     "extern": "extern",
     "unsafe": "unsafe",
@@ -71,8 +84,23 @@ WORDS: dict[str, str] = {
     "simproc": "simproc",
     "dsimproc": "simproc",
 }
-# Matched also as the last part of a qualified name (`_root_.sorryAx`, `Lean.ofReduceBool`).
-_QUALIFIED = frozenset({"sorryAx", "ofReduceBool", "ofReduceNat", "trustCompiler", "native_decide"})
+# Constants matched also as any part of a qualified name (`_root_.sorryAx`, `Lean.ofReduceBool`).
+_QUALIFIED = frozenset(
+    {
+        "sorryAx",
+        "ofReduceBool",
+        "ofReduceNat",
+        "reduceBool",
+        "reduceNat",
+        "trustCompiler",
+        "native_decide",
+        "lcProof",
+        "lcUnreachable",
+        "lcCast",
+        "lcAny",
+        "lcErased",
+    }
+)
 # Only these options may be set (with `set_option ... in`); see docs/lean.md.
 ALLOWED_OPTIONS = frozenset(
     {
@@ -120,6 +148,25 @@ def _last(name: str) -> str:
     return _bare(name).rsplit(".", 1)[-1]
 
 
+def forms(word: str) -> set[str]:
+    """The forms of an identifier the rules compare: as written without `«»`, NFKC-normalized
+    (`𝓈𝑜𝓇𝓇𝓎` is `sorry`), each with its trailing `?`/`!` dropped (`bv_decide?` is `bv_decide`)."""
+    bare = _bare(word)
+    out = {bare, unicodedata.normalize("NFKC", bare)}
+    return out | {".".join(part.rstrip("?!") for part in w.split(".")) for w in out}
+
+
+def forbidden(word: str) -> str | None:
+    """The guard a whole identifier (or `#command`) trips, or None."""
+    for form in forms(word):
+        if form in WORDS:
+            return WORDS[form]
+        hit = next((part for part in form.split(".") if part in _QUALIFIED), None)
+        if hit is not None:
+            return WORDS[hit]
+    return None
+
+
 def check_candidate(candidate: str, task: LeanTask) -> GuardResult:
     """Run every static guard on `candidate`; on success return the proof part to elaborate."""
     try:
@@ -158,37 +205,23 @@ def _strip_statement(candidate: str, tokens: list[Token], task: LeanTask) -> Gua
 def scan(tokens: list[Token], theorem: str) -> GuardResult | None:
     """The first guard the token stream trips, or None."""
     for i, tok in enumerate(tokens):
-        words = [tok.text] if tok.kind in (Kind.IDENT, Kind.COMMAND) else interpolated_words(tok)
-        for word in words:
-            hit = _word_guard(word, tokens, i) if tok.kind is not Kind.STRING else _string_guard(word)
-            if hit is not None:
-                return hit
-        if tok.kind in (Kind.IDENT, Kind.COMMAND):
-            hit = _command_guard(tok, tokens, i, theorem)
-            if hit is not None:
-                return hit
+        if tok.kind not in (Kind.IDENT, Kind.COMMAND):
+            continue
+        hit = _word_guard(tok.text, tokens, i) or _command_guard(tok, tokens, i, theorem)
+        if hit is not None:
+            return hit
     return None
 
 
 def _word_guard(word: str, tokens: list[Token], i: int) -> GuardResult | None:
     bare = _bare(word)
-    guard = WORDS.get(bare) or (WORDS.get(_last(bare)) if _last(bare) in _QUALIFIED else None)
-    if bare.startswith("debug."):
+    if any(form.startswith("debug.") for form in forms(word)):
         return _reject("debug_option", f"`{bare}` is a debugging option that can disable checking")
     if bare == "eval" and i + 1 < len(tokens) and tokens[i + 1].text == "%":
         return _reject("eval", "`eval%` runs code while elaborating")
+    guard = forbidden(word)
     if guard is not None:
         return _reject(guard, f"`{bare}` is not allowed in a proof")
-    return None
-
-
-def _string_guard(word: str) -> GuardResult | None:
-    bare = _bare(word)
-    if bare.startswith("debug."):
-        return _reject("debug_option", f"`{bare}` is a debugging option that can disable checking")
-    guard = WORDS.get(bare) or (WORDS.get(_last(bare)) if _last(bare) in _QUALIFIED else None)
-    if guard is not None:
-        return _reject(guard, f"`{bare}` inside an interpolated string is not allowed in a proof")
     return None
 
 

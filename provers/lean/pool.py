@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # What Lean (or the C++ runtime under it) prints when it runs out of memory or stack.
-_RESOURCE_DEATH = re.compile(r"out of memory|bad_alloc|Cannot allocate memory|Stack overflow|stack overflow", re.I)
+RESOURCE_DEATH = re.compile(r"out of memory|bad_alloc|Cannot allocate memory|Stack overflow|stack overflow", re.I)
 _STDERR_TAIL = 2000
 _PR_SET_PDEATHSIG = 1
 
@@ -77,7 +77,7 @@ class ReplDied(Exception):
     @property
     def resource_exhausted(self) -> bool:
         """Lean died of memory or stack exhaustion: the candidate's fault, not the checker's."""
-        return bool(_RESOURCE_DEATH.search(self.stderr))
+        return bool(RESOURCE_DEATH.search(self.stderr))
 
 
 class HeaderError(Exception):
@@ -104,7 +104,7 @@ def _libc_prctl() -> Callable[..., int] | None:
         return None
 
 
-def _death_signal() -> Callable[..., int] | None:
+def death_signal() -> Callable[..., int] | None:
     """prctl, when the REPL may be tied to the life of the thread starting it.
 
     Linux sends the parent-death signal when the *thread* that forked the child exits, so it is
@@ -114,16 +114,17 @@ def _death_signal() -> Callable[..., int] | None:
     return _libc_prctl() if threading.current_thread() is threading.main_thread() else None
 
 
-def _child_setup(memory_mb: int, prctl: Callable[..., int] | None) -> Callable[[], None]:
+def child_setup(memory_mb: int, prctl: Callable[..., int] | None) -> Callable[[], None]:
     """The preexec function: cap the address space and die with the parent."""
 
     def setup() -> None:
-        if memory_mb > 0:
-            _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            limit = memory_mb * 2**20
-            if hard != resource.RLIM_INFINITY:
-                limit = min(limit, hard)
-            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        # With no cap of its own, the child still drops the soft cap it inherited (an executor
+        # bounds the checking process, not the Lean it starts, which reserves GBs of addresses).
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_mb * 2**20 if memory_mb > 0 else hard
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         if prctl is not None:
             # A REPL outliving a killed checker would keep burning a core on a runaway proof.
             prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -199,7 +200,7 @@ class ReplProcess:
                 cwd=self._workdir,
                 env=dict(self.launcher.env) if self.launcher.env is not None else None,
                 start_new_session=True,
-                preexec_fn=_child_setup(self.launcher.memory_mb, _death_signal()),
+                preexec_fn=child_setup(self.launcher.memory_mb, death_signal()),
                 bufsize=0,
             )
         except OSError as e:

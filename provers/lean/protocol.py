@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 STANDARD_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
 # Lean's warning for a declaration with a sorry; releases quote the word with '...' or `...`.
 SORRY_WARNING = re.compile(r"declaration uses ['`]sorry['`]")
+# Lean's own report that it gave up for lack of memory (`lean -M`, the kernel's memory check).
+RESOURCE_MESSAGE = re.compile(r"excessive memory consumption|out of memory|stack overflow", re.I)
 
 
 class ProtocolError(ValueError):

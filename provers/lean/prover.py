@@ -1,4 +1,5 @@
-"""LeanProver: Lean 4 theorems checked through a warm pool of leanprover-community REPLs."""
+"""LeanProver: Lean 4 theorems checked in a warm pool of leanprover-community REPLs, or one
+`lean --json` process per candidate (the whole-file mode)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from proofloop.problemfile import load_jsonl
 from proofloop.prover import Prover, SearchResult
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
+from provers.lean.filecheck import FilePool, check_file
 from provers.lean.guards import GUARDS_VERSION, check_candidate
 from provers.lean.lexer import LexError, normalize, tokenize
 from provers.lean.pool import HeaderError, Launcher, ReplPool
@@ -46,6 +48,7 @@ class LeanProver(Prover):
         self._toolchain: Toolchain | None = None
         self._missing: ToolchainMissing | None = None
         self._pool: ReplPool | None = None
+        self._file_pool: FilePool | None = None
         self._atexit = False
 
     # -- configuration and toolchain -------------------------------------------------------
@@ -82,6 +85,28 @@ class LeanProver(Prover):
                 self._pool = self.make_pool(launcher)
             return self._pool
 
+    def file_pool(self) -> FilePool:
+        """The whole-file mode's pool of `lean` processes, created on first use."""
+        with self._lock:
+            if self._file_pool is None:
+                tc = self.toolchain()
+                cfg = self.config
+                # Lean's own memory check (-M) stops the kernel with a message before the pool's
+                # watch on resident memory has to kill it; one thread per check keeps the pool's
+                # size the number of cores it uses.
+                argv = (str(tc.lean), "--json", "--threads=1", f"--memory={cfg.memory_mb}" if cfg.memory_mb else "")
+                launcher = Launcher(tuple(a for a in argv if a), tc.env, cfg.memory_mb)
+                self._file_pool = FilePool(
+                    launcher, size=cfg.processes, max_restarts=cfg.max_restarts, restart_backoff_s=cfg.restart_backoff_s
+                )
+                self._register_close()
+            return self._file_pool
+
+    def _register_close(self) -> None:
+        if not self._atexit:
+            atexit.register(self.close)
+            self._atexit = True
+
     def make_pool(self, launcher: Launcher) -> ReplPool:
         """A pool with this prover's limits around any launcher (the REPL, or a stand-in)."""
         with self._lock:
@@ -95,9 +120,7 @@ class LeanProver(Prover):
                 restart_backoff_s=cfg.restart_backoff_s,
                 header_cache=cfg.header_cache,
             )
-            if not self._atexit:
-                atexit.register(self.close)
-                self._atexit = True
+            self._register_close()
             return self._pool
 
     def version(self) -> str:
@@ -108,11 +131,14 @@ class LeanProver(Prover):
             return f"guards {GUARDS_VERSION}; no Lean toolchain"
 
     def close(self) -> None:
-        """Stop every REPL process this prover started."""
+        """Stop every REPL or `lean` process this prover started."""
         with self._lock:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+            if self._file_pool is not None:
+                self._file_pool.close()
+                self._file_pool = None
 
     # -- problems -------------------------------------------------------------------------
 
@@ -235,10 +261,7 @@ class LeanProver(Prover):
         if not guard.ok:
             return self._verdict(Outcome(Status.REJECTED, guard.reason, guard.message), started)
         if runner is None:
-            pool = self.pool()
-
-            def runner(t: LeanTask, proof: str) -> Outcome:
-                return check_proof(pool, t, proof, limits.timeout_s, self.config.header_timeout_s)
+            runner = self._runner(limits)
 
         try:
             outcome = runner(task, guard.proof)
@@ -252,6 +275,15 @@ class LeanProver(Prover):
                 outcome = replay
         return self._verdict(outcome, started)
 
+    def _runner(self, limits: CheckLimits) -> Runner:
+        """Whole-proof checks in the configured mode: a warm REPL, or a fresh `lean` per file."""
+        # A pool made with make_pool (a REPL, or a stand-in) is used as it is.
+        if self._pool is None and self.toolchain().mode == "file":
+            file_pool = self.file_pool()
+            return lambda task, proof: check_file(file_pool, task, proof, limits.timeout_s)
+        pool = self.pool()
+        return lambda task, proof: check_proof(pool, task, proof, limits.timeout_s, self.config.header_timeout_s)
+
     def search(
         self, problem: Problem, generator: Any, *, params: Any, samples: int, time_budget_s: float,
         limits: CheckLimits,
@@ -264,7 +296,11 @@ class LeanProver(Prover):
         )
 
     def warm(self, problems: Iterable[Problem]) -> int:
-        """Elaborate the headers of `problems` ahead of timed checks; returns how many."""
+        """Elaborate the headers of `problems` ahead of timed checks; returns how many.
+
+        The whole-file mode has nothing to keep warm (each check is a fresh process): 0."""
+        if self._pool is None and self.toolchain().mode == "file":
+            return 0
         pool = self.pool()
         done: set[tuple[str, str]] = set()
         for problem in problems:

@@ -185,7 +185,7 @@ class TacticSession:
             except ReplDied as e:
                 self._restart(e)
                 if e.resource_exhausted:
-                    return resource_outcome(e)
+                    return resource_outcome(e.stderr)
                 raise CheckerCrash(f"the Lean REPL died during a whole-proof check: {e}") from None
 
         return self.prover.check(self.problem, proof, self.limits, runner=runner)
@@ -245,7 +245,7 @@ def best_first_search(
         try:
             root = session.start()
         except (ReplTimeout, ReplDied) as e:
-            return result(Status.UNKNOWN, "timeout" if isinstance(e, ReplTimeout) else "memory")
+            return result(Status.UNKNOWN, "timeout" if isinstance(e, ReplTimeout) else "resource")
         frontier = [_Node(0.0, next(counter), root, (), 0.0)]
         seen = {root.goals}
         while frontier:

@@ -1,10 +1,14 @@
 """Finding the Lean toolchain and the REPL, and the `[lean]` configuration.
 
-Lean is found in one of two ways, in this order, and nowhere else:
+Two checking modes need different tools. The REPL mode needs the leanprover-community REPL:
 1. a Lake project (usually with Mathlib) given as `[lean] project` or $PROOFLOOP_LEAN_PROJECT,
    with the REPL built in it (`lake build repl`, binary under `.lake/`); the environment the
    REPL needs (LEAN_PATH, PATH) is read once from `lake env`;
 2. a `repl` executable on PATH (or `[lean] repl`), with `lean` on PATH, for core Lean only.
+The whole-file mode needs only `lean`: the project's (run with its `lake env` environment, which
+is what `lake env lean` does), else `[lean] lean` / $PROOFLOOP_LEAN_BIN, else `lean` on PATH
+(elan), else the core-only binary `make lean` builds in the repository's .cache/lean.
+`mode = "auto"` (the default) takes the REPL mode when a REPL is configured or on PATH.
 Anything missing or broken raises ToolchainMissing with what was looked for and how to install.
 """
 
@@ -19,17 +23,27 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from proofloop.errors import ConfigError, ToolchainMissing
+from provers.lean.pool import child_setup
 
 log = logging.getLogger(__name__)
 
 ENV_PROJECT = "PROOFLOOP_LEAN_PROJECT"
 ENV_REPL = "PROOFLOOP_LEAN_REPL"
 ENV_CONFIG = "PROOFLOOP_LEAN_CONFIG"
+ENV_LEAN = "PROOFLOOP_LEAN_BIN"
+ENV_MODE = "PROOFLOOP_LEAN_MODE"
+# Where `make lean` (provers/lean/build_lean.sh) puts a core-only Lean built from PyPI.
+REPO_CACHE_LEAN = Path(__file__).resolve().parents[2] / ".cache" / "lean" / "bin" / "lean"
+LEAN_HINT = (
+    "run `make lean` in the repository for a core-only Lean (prelude files), or install elan "
+    "(https://github.com/leanprover/elan) for a full toolchain, or set [lean] lean / "
+    f"${ENV_LEAN} to a `lean` binary (see docs/lean.md)"
+)
 INSTALL_HINT = (
     "install elan (https://github.com/leanprover/elan), clone https://github.com/leanprover-community/repl "
     "(or a Lake project that requires it) and run `lake build repl` there, then set [lean] project or "
@@ -54,6 +68,12 @@ class LeanConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    mode: Literal["auto", "repl", "file"] = Field(
+        "auto",
+        description="How proofs are checked: `repl` (warm REPL processes), `file` (one `lean --json` "
+        "run per candidate), or `auto` (the REPL when one is configured or on PATH, else file).",
+    )
+    lean: Path | None = Field(None, description="The `lean` binary of the whole-file mode; default: found.")
     project: Path | None = Field(None, description="Lake project directory with the REPL built (`lake build repl`).")
     repl: Path | None = Field(None, description="REPL binary; default: found under `project`, else `repl` on PATH.")
     processes: int = Field(1, ge=1, description="REPL processes kept per checking process.")
@@ -73,10 +93,9 @@ class LeanConfig(BaseModel):
         $PROOFLOOP_LEAN_CONFIG (a whole `[lean]` table as JSON, set by `LeanProver.configure` so
         that checking processes started later see it), then `overrides`."""
         values: dict[str, Any] = {}
-        if os.environ.get(ENV_PROJECT):
-            values["project"] = os.environ[ENV_PROJECT]
-        if os.environ.get(ENV_REPL):
-            values["repl"] = os.environ[ENV_REPL]
+        for env, key in ((ENV_PROJECT, "project"), (ENV_REPL, "repl"), (ENV_LEAN, "lean"), (ENV_MODE, "mode")):
+            if os.environ.get(env):
+                values[key] = os.environ[env]
         if os.environ.get(ENV_CONFIG):
             try:
                 values.update(json.loads(os.environ[ENV_CONFIG]))
@@ -103,9 +122,9 @@ class LeanConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Toolchain:
-    """A working REPL and how to start it."""
+    """A working `lean` (and, in the REPL mode, the REPL) and how to start them."""
 
-    repl: Path
+    repl: Path | None  # None in the whole-file mode
     lean: Path
     lean_version: str  # e.g. "4.9.0"
     env: dict[str, str] = field(repr=False)
@@ -113,37 +132,94 @@ class Toolchain:
     lean4checker: Path | None = None
 
     @property
+    def mode(self) -> str:
+        return "file" if self.repl is None else "repl"
+
+    @property
     def argv(self) -> list[str]:
+        if self.repl is None:
+            raise ToolchainMissing(f"this needs the Lean REPL, and [lean] mode is file; {INSTALL_HINT}")
         return [str(self.repl)]
 
     @property
     def version(self) -> str:
-        return f"lean {self.lean_version} (repl)"
+        return f"lean {self.lean_version} ({self.mode})"
 
 
 def discover(config: LeanConfig) -> Toolchain:
     """Find and probe the toolchain `config` describes; raises ToolchainMissing."""
+    if resolved_mode(config) == "file":
+        return _for_files(config)
     if config.project is not None:
         return _from_project(Path(config.project).expanduser(), config)
     return _from_path(config)
 
 
-def _from_project(project: Path, config: LeanConfig) -> Toolchain:
+def resolved_mode(config: LeanConfig) -> str:
+    """`repl` or `file`: `auto` takes the REPL when one is configured or on PATH."""
+    if config.mode != "auto":
+        return config.mode
+    if config.project is not None or config.repl is not None or _which_path("repl", os.environ):
+        return "repl"
+    return "file"
+
+
+def _for_files(config: LeanConfig) -> Toolchain:
+    """The whole-file mode's toolchain: a project's `lean` with its environment, or a found `lean`."""
+    if config.project is not None:
+        project = Path(config.project).expanduser()
+        _require_project(project)
+        env = _lake_env(_lake(project), project)
+        lean = shutil.which("lean", path=env.get("PATH")) or _elan_bin("lean")
+        if lean is None:
+            raise ToolchainMissing(f"`lean` is not on PATH inside `lake env` of {project}; {INSTALL_HINT}")
+        return _probed(None, Path(lean), env, project, _first_file(project, LEAN4CHECKER_BINARIES), config)
+    lean = find_lean(config)
+    return _probed(None, lean, dict(os.environ), None, _which_path("lean4checker", os.environ), config)
+
+
+def find_lean(config: LeanConfig) -> Path:
+    """`[lean] lean`, else `lean` on PATH (elan's), else the repository's .cache/lean; or raise."""
+    if config.lean is not None:
+        path = Path(config.lean).expanduser()
+        if not path.is_file():
+            raise ToolchainMissing(f"[lean] lean / ${ENV_LEAN} = {path} does not exist; {LEAN_HINT}")
+        return path
+    found = shutil.which("lean") or _elan_bin("lean")
+    if found is not None:
+        return Path(found)
+    if REPO_CACHE_LEAN.is_file():
+        return REPO_CACHE_LEAN
+    raise ToolchainMissing(
+        f"Lean not found: [lean] lean / ${ENV_LEAN} unset, no `lean` on PATH or in ~/.elan/bin, "
+        f"no {REPO_CACHE_LEAN}; {LEAN_HINT}"
+    )
+
+
+def _require_project(project: Path) -> None:
     where = f"[lean] project / ${ENV_PROJECT} = {project}"
     if not project.is_dir():
         raise ToolchainMissing(f"Lean project not found: {where} is not a directory; {INSTALL_HINT}")
     if not any((project / name).is_file() for name in ("lakefile.lean", "lakefile.toml")):
         raise ToolchainMissing(f"{where} is not a Lake project (no lakefile.lean or lakefile.toml); {INSTALL_HINT}")
+
+
+def _lake(project: Path) -> Path:
+    lake = shutil.which("lake") or _elan_bin("lake")
+    if lake is None:
+        raise ToolchainMissing(f"`lake` is not on PATH (needed to run Lean in {project}); {INSTALL_HINT}")
+    return Path(lake)
+
+
+def _from_project(project: Path, config: LeanConfig) -> Toolchain:
+    _require_project(project)
     repl = _explicit(config.repl) or _first_file(project, REPL_BINARIES)
     if repl is None:
         looked = ", ".join(str(project / b) for b in REPL_BINARIES)
         raise ToolchainMissing(
             f"the Lean REPL is not built in {project} (looked for {looked}); run `lake build repl` there"
         )
-    lake = shutil.which("lake") or _elan_bin("lake")
-    if lake is None:
-        raise ToolchainMissing(f"`lake` is not on PATH (needed to run the REPL in {project}); {INSTALL_HINT}")
-    env = _lake_env(Path(lake), project)
+    env = _lake_env(_lake(project), project)
     lean = shutil.which("lean", path=env.get("PATH")) or _elan_bin("lean")
     if lean is None:
         raise ToolchainMissing(f"`lean` is not on PATH inside `lake env` of {project}; {INSTALL_HINT}")
@@ -169,9 +245,9 @@ def _from_path(config: LeanConfig) -> Toolchain:
 
 
 def _probed(
-    repl: Path, lean: Path, env: dict[str, str], project: Path | None, checker: Path | None, config: LeanConfig
+    repl: Path | None, lean: Path, env: dict[str, str], project: Path | None, checker: Path | None, config: LeanConfig
 ) -> Toolchain:
-    if not os.access(repl, os.X_OK):
+    if repl is not None and not os.access(repl, os.X_OK):
         raise ToolchainMissing(f"the Lean REPL {repl} is not executable; rebuild it with `lake build repl`")
     version = lean_version(lean, env)
     if config.lean4checker and checker is None:
@@ -184,7 +260,7 @@ def _probed(
     path = env.get("PATH", "")
     if str(lean.parent) not in path.split(os.pathsep):
         env = {**env, "PATH": os.pathsep.join(p for p in (str(lean.parent), path) if p)}
-    log.info("Lean %s, REPL %s%s", version, repl, f", project {project}" if project else "")
+    log.info("Lean %s, %s%s", version, f"REPL {repl}" if repl else f"{lean}, whole files", f", project {project}" if project else "")
     return Toolchain(repl=repl, lean=lean, lean_version=version, env=env, project=project, lean4checker=checker)
 
 
@@ -192,7 +268,13 @@ def lean_version(lean: Path, env: dict[str, str]) -> str:
     """The version `lean --version` reports, e.g. "4.9.0"; a broken lean raises ToolchainMissing."""
     try:
         out = subprocess.run(
-            [str(lean), "--version"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, env=env, check=False
+            [str(lean), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            env=env,
+            check=False,
+            preexec_fn=child_setup(0, None),  # Lean needs GBs of address space just to start
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ToolchainMissing(f"`{lean} --version` failed ({e}); {INSTALL_HINT}") from None
@@ -212,6 +294,7 @@ def _lake_env(lake: Path, project: Path) -> dict[str, str]:
         out = subprocess.run(
             [str(lake), "env", sys.executable, "-c", _DUMP_ENV],
             cwd=project,
+            preexec_fn=child_setup(0, None),
             capture_output=True,
             text=True,
             timeout=_LAKE_ENV_TIMEOUT_S,
