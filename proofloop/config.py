@@ -71,6 +71,10 @@ class CheckerSection(_Section):
     memory_mb: int = Field(2048, ge=64, description="Per-check memory limit in MiB.")
     workers: int | None = Field(None, ge=1, description="Parallel checks (default: the CPU count).")
     executor: Literal["local", "ray"] = Field("local", description="Where checks run.")
+    ray_address: str | None = Field(None, description="ray: the cluster to join (unset: RAY_ADDRESS, else a local one).")
+    ray_num_cpus: float = Field(1.0, gt=0, description="ray: CPUs one check task reserves.")
+    ray_memory_mb: int | None = Field(None, ge=1, description="ray: memory one check task reserves for scheduling.")
+    ray_ship_code: bool = Field(False, description="ray: send proofloop/ and provers/ to nodes that lack them.")
 
 
 class SelectSection(_Section):
@@ -151,7 +155,8 @@ class RunConfig(_Section):
 
 # Keys that may differ when resuming: they change how fast a run goes, or how long, not what it
 # has already recorded.
-RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "checker.executor", "run.out_dir", "run.torch_threads"})
+RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "checker.executor", "run.out_dir", "run.torch_threads",
+                            "checker.ray_address", "checker.ray_num_cpus", "checker.ray_memory_mb", "checker.ray_ship_code"})
 
 
 def default_run_name() -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate_config
 from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
+from proofloop.executors import CheckPool, pool_from_config
 from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_generator
 from proofloop.generate.base import Completion
 from proofloop.metrics import distinct_n, forgetting_rate, mean_pass_at_k, mean_token_entropy, nll_per_token
@@ -63,6 +64,7 @@ class RunContext:
     checker: str = ""
     checker_version: str = ""
     workers: int | None = None
+    checks: CheckPool = field(default_factory=CheckPool)
     _generators: dict[str, Generator] = field(default_factory=dict)
 
     @property
@@ -95,6 +97,7 @@ def run_round(ctx: RunContext, r: int) -> dict[str, float]:
     with phase(ctx, r, "select"):
         rows = select(ctx, r)
     with phase(ctx, r, "train"):
+        ctx.checks.close()  # the checker's worker processes would hold memory and cores the trainer needs
         checkpoint, result = train(ctx, r, policy, rows)
     ctx._generators.clear()  # the policy's model is not needed any more; free its memory
     with phase(ctx, r, "evaluate"):
@@ -250,12 +253,10 @@ def check(ctx: RunContext, r: int, purpose: str) -> int:
 def check_candidates(
     ctx: RunContext, items: Sequence[tuple[str, str]], advance: Callable[[int], None] | None = None
 ) -> list[Verdict]:
-    """Run the checker on (problem id, candidate) pairs through the configured executor."""
-    from proofloop.executors import check_batch_with
-
+    """Run the checker on (problem id, candidate) pairs through the run's check pool."""
     work = [(ctx.problems[pid], candidate) for pid, candidate in items]
     try:
-        verdicts = check_batch_with(ctx.cfg.checker.executor, work, ctx.limits, ctx.workers, advance)
+        verdicts = ctx.checks.check_batch(work, ctx.limits, advance)
     except ProofloopError:
         raise
     except Exception as e:
@@ -635,6 +636,7 @@ def _context(cfg: RunConfig, store: Store, prover: Prover, ui: Any) -> RunContex
         checker=prover.name,
         checker_version=prover.version(),
         workers=cfg.checker.workers or cpu_count(),
+        checks=pool_from_config(cfg.checker),
     )
     ctx.base_model = ensure_base_model(ctx)
     return ctx
