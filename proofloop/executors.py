@@ -203,6 +203,13 @@ def hard_deadline_s(limits: CheckLimits) -> float:
     return limits.timeout_s * 1.5 + 5.0
 
 
+class CheckOverran(BaseException):
+    """Raised inside a worker (by an alarm) when a check runs past `hard_deadline_s`.
+
+    A BaseException, so that a prover's own `except Exception` does not swallow it.
+    """
+
+
 def _out_of_memory(prover: Prover, limits: CheckLimits, seconds: float) -> Verdict:
     return resource_verdict(prover, f"the check ran out of memory (limit {limits.memory_mb} MB)", seconds)
 
@@ -315,6 +322,9 @@ class WorkerSide:
                 verdicts.append(prover.check(self.problem(key, specs[key]), candidate, limits))
             except MemoryError:
                 verdicts.append(_out_of_memory(prover, limits, time.perf_counter() - started))
+            except CheckOverran:
+                message = f"the check ran past the hard limit of {hard_deadline_s(limits):g} s and was interrupted"
+                verdicts.append(resource_verdict(prover, message, time.perf_counter() - started, reason="timeout"))
             except ProofloopError as e:
                 return Raised(type(e), str(e), dict(e.__dict__))
         return verdicts

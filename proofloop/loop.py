@@ -164,7 +164,7 @@ def sample(
     """
     prompts = prompts or ctx.prompts
     stored = ctx.store.attempt_keys(r, purpose)
-    per_chunk = max(1, ctx.cfg.generator.batch_size // n)
+    per_chunk = max(1, ctx.cfg.generator.batch_size * ctx.cfg.generator.replicas // n)
     chunks = [list(problem_ids[i : i + per_chunk]) for i in range(0, len(problem_ids), per_chunk)]
     todo = [c for c in chunks if any((pid, i) not in stored for pid in c for i in range(n))]
     if not todo:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from typing import Any
 from proofloop.errors import ToolchainMissing
 from proofloop.executors import (
     POLL_S,
+    CheckOverran,
     Item,
     ProblemKey,
     Progress,
@@ -47,6 +50,10 @@ from proofloop.executors import (
 from proofloop.types import CheckLimits, Verdict
 
 log = logging.getLogger(__name__)
+
+# Seconds a task may wait for a worker (scheduling, a new worker's start) before the driver's
+# backstop deadline starts to count.
+_START_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -123,11 +130,30 @@ def check_on_ray(
 def _ray_chunk(
     tasks: list[Task], specs: dict[ProblemKey, Spec], targets: dict[str, str], limits: CheckLimits
 ) -> list[Verdict] | Raised:
-    """Ray task body: Ray workers are long-lived and shared, so the memory limit is per task."""
+    """Ray task body: Ray workers are long-lived and shared, so the memory limit is per task.
+
+    The hard deadline is kept here, per check, by an alarm: the driver cannot see when a task
+    starts (its queueing and a new worker's start-up would count against it).
+    """
     side = in_worker()
     side.build_provers(targets)
-    with memory_limit(limits.memory_mb):
-        return side.check_tasks(tasks, specs, limits)
+    with memory_limit(limits.memory_mb), _alarm(hard_deadline_s(limits)) as restart:
+        return side.check_tasks(tasks, specs, limits, on_start=lambda _index: restart())
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[Callable[[], None]]:
+    """Raise CheckOverran in this (main) thread `seconds` after each call of the yielded restart."""
+
+    def overran(signum: int, frame: Any) -> None:
+        raise CheckOverran()
+
+    previous = signal.signal(signal.SIGALRM, overran)
+    try:
+        yield lambda: signal.setitimer(signal.ITIMER_REAL, seconds)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _RayRun(_BatchRun):
@@ -186,10 +212,11 @@ class _RayRun(_BatchRun):
             self.finish(todo[0], self.died(todo[0], cause))
 
     def _cancel_overdue(self) -> None:
+        """The backstop for a check the worker's alarm cannot interrupt (a C call that never returns)."""
         deadline = hard_deadline_s(self.limits)
         now = time.monotonic()
         for ref, (chunk, submitted) in list(self.running.items()):
-            if now - submitted <= deadline * len(chunk):
+            if now - submitted <= deadline * (len(chunk) + 1) + _START_S:
                 continue
             self.ray.cancel(ref, force=True)
             del self.running[ref]
