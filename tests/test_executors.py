@@ -20,7 +20,7 @@ class FakeProver:
 
     Candidates with a special meaning: "kill" kills the checking process, "hog" allocates
     2 GB, "sleep:S" sleeps S seconds, "pid:DIR:S" writes the checking process's id into DIR
-    and sleeps S seconds, "fill:MB" writes MB megabytes and holds them a minute, "crash" raises CheckerCrash, "badformat" raises ProblemFormatError.
+    and sleeps S seconds, "crash" raises CheckerCrash, "badformat" raises ProblemFormatError.
     Any of them followed by "#..." spells a distinct candidate with the same meaning.
     """
 
@@ -58,10 +58,6 @@ class FakeProver:
             Path(directory, str(os.getpid())).touch()
             time.sleep(float(seconds))
             candidate = "pid"
-        if candidate.startswith("fill:"):
-            held = b"\x01" * (int(candidate.split(":")[1]) * 2**20)  # written, so resident, unlike "hog"
-            time.sleep(60)
-            del held
         if candidate == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         if candidate == "hog":

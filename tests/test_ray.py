@@ -131,11 +131,11 @@ def test_run_on_ray_killed_and_resumed_loses_and_repeats_no_verdict(ray_cluster,
     import sqlite3
 
     from loop_fixtures import assert_store_invariants, write_config, write_problems
-    from test_loop import SMALL_CHUNKS, _kill_when, _start
+    from test_loop import _kill_when, _start
 
     problems = write_problems(tmp_path / "problems")
     checker = {"executor": "ray", "workers": 2, "ray_ship_code": True}
-    config = write_config(tmp_path / "c.toml", problems, tmp_path / "runs", "ray", **SMALL_CHUNKS, checker=checker)
+    config = write_config(tmp_path / "c.toml", problems, tmp_path / "runs", "ray", checker=checker)
     run_dir = tmp_path / "runs" / "ray"
     store = run_dir / "store.sqlite"
     os.environ["RAY_ADDRESS"] = ray_cluster  # the driver joins the session's cluster, which outlives it
@@ -144,7 +144,7 @@ def test_run_on_ray_killed_and_resumed_loses_and_repeats_no_verdict(ray_cluster,
         _kill_when(proc, store, "SELECT 1 FROM verdicts LIMIT 1", "first verdicts stored")
         before = _verdicts(store)
         proc = _start(["--resume", str(run_dir)])
-        out, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=1500)
     finally:
         del os.environ["RAY_ADDRESS"]
     assert proc.returncode == 0, err
@@ -165,44 +165,3 @@ def _verdicts(store: Path) -> dict[tuple, tuple]:
     rows = conn.execute("SELECT problem_id, canonical_hash, status, seconds, created_at FROM verdicts").fetchall()
     conn.close()
     return {r[:2]: r[2:] for r in rows}
-
-
-# ---- a node out of memory ----------------------------------------------------------------------
-
-OOM_SCRIPT = """
-import json, sys, psutil, ray
-from proofloop import prover as registry
-from proofloop.executors import CheckPool
-from proofloop.types import CheckLimits
-registry.BUILTIN_PROVERS["fake"] = "test_executors:FakeProver"
-fake = registry.get_prover("fake")
-vm = psutil.virtual_memory()
-# Ray's memory monitor kills a worker once the node uses this fraction: now + 1.5 GB.
-threshold = (vm.total - vm.available + 1.5 * 2**30) / vm.total
-ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-         _system_config={"memory_usage_threshold": threshold, "memory_monitor_refresh_ms": 50},
-         runtime_env={"env_vars": {"PYTHONPATH": sys.argv[1]}})
-items = [(fake.from_text(str(k), id=f"p{k}"), c) for k, c in enumerate(["0", "fill:3500", "2"])]
-with CheckPool("ray", workers=2) as pool:
-    verdicts = pool.check_batch(items, CheckLimits(timeout_s=120, memory_mb=0))
-print(json.dumps([[v.status.value, v.reason, v.message] for v in verdicts]))
-"""
-
-
-@pytest.mark.slow
-def test_a_node_out_of_memory_gives_resource_verdicts(tmp_path, repo_root):
-    # Its own cluster (the memory monitor is set when a cluster starts), in its own driver.
-    import json
-    import subprocess
-    import sys
-
-    path = os.pathsep.join([str(repo_root / "tests"), str(repo_root), os.environ.get("PYTHONPATH", "")])
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    result = subprocess.run(
-        [sys.executable, "-c", OOM_SCRIPT, path], capture_output=True, text=True, timeout=300,
-        env={**env, "PYTHONPATH": path},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    verdicts = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [v[0] for v in verdicts] == ["verified", "unknown", "verified"]
-    assert verdicts[1][1] == "resource" and "OutOfMemoryError" in verdicts[1][2]
