@@ -12,10 +12,11 @@ import pytest
 from proofloop import prover as prover_registry
 from proofloop.errors import CheckerCrash, ConfigError, ProblemFormatError, ToolchainMissing
 from proofloop.executors import CheckPool, check_batch, check_one, hard_deadline_s, memory_limit
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 
-class FakeProver:
+class FakeProver(Prover):
     """A prover for fault injection: a problem is an integer; the candidate must spell it.
 
     Candidates with a special meaning: "kill" kills the checking process, "hog" allocates
@@ -82,7 +83,7 @@ class FakeProver:
 def fake(monkeypatch) -> FakeProver:
     # Workers build the parent's prover class by module path; this module is importable there
     # because pytest puts tests/ on sys.path, which spawned workers inherit.
-    monkeypatch.setitem(prover_registry.BUILTIN_PROVERS, "fake", f"{__name__}:FakeProver")
+    monkeypatch.setitem(prover_registry.registry(), "fake", f"{__name__}:FakeProver")
     return prover_registry.get_prover("fake")
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import z3
 
 from proofloop.errors import ProblemFormatError
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Split, Verdict
 from provers.z3 import candidate as _candidate
 from provers.z3 import prompt as _prompt
@@ -51,11 +52,13 @@ def split_of(text: str, path: str | Path | None = None) -> str:
     return m.group(1)
 
 
-class Z3Prover:
+class Z3Prover(Prover):
     """SyGuS-IF problems checked by Z3 (see the module docstring for the file conventions)."""
 
     name = "z3"
     suffixes = (".sl",)
+    stop = _prompt.STOP
+    can_sample = True
 
     def version(self) -> str:
         """The Z3 version string, recorded in every verdict."""
@@ -110,9 +113,13 @@ class Z3Prover:
         except ParseError as e:
             raise ProblemFormatError(problem.source or problem.id, e.line, e.message) from None
 
+    def normal_form(self, problem: Problem) -> str:
+        """Variables and synthesised functions renamed canonically, numerals kept (see prompt.py)."""
+        return _prompt.normal_form(problem.text, self.parsed(problem))
+
     def extract(self, completion: str, prompt: str = "") -> str:
         """The consecutive (define-fun ...) forms at the start of `prompt`'s opening + `completion`, or ""."""
-        return _candidate.extract(_prompt.complete(completion, prompt))
+        return _prompt.unplace(_candidate.extract(_prompt.complete(completion, prompt)), prompt)
 
     def target(self, prompt: str, candidate: str) -> str | None:
         """What a model should write after `prompt` to give `candidate` (None if it cannot be written so)."""
