@@ -23,7 +23,7 @@ pytestmark = pytest.mark.ray
 @pytest.fixture
 def fake(monkeypatch, ray_cluster):
     # Ray workers build the prover by module path; the cluster's PYTHONPATH holds tests/.
-    monkeypatch.setitem(prover_registry.BUILTIN_PROVERS, "fake", "test_executors:FakeProver")
+    monkeypatch.setitem(prover_registry.registry(), "fake", "test_executors:FakeProver")
     return prover_registry.get_prover("fake")
 
 
