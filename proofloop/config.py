@@ -91,6 +91,10 @@ class CheckerSection(_Section):
         description="A second, independent checker every verdict must agree with (\"cvc5\" for the Z3 prover); "
         "a candidate one verifies and the other rejects is disputed, never verified.",
     )
+    ray_address: str | None = Field(None, description="ray: the cluster to join (unset: RAY_ADDRESS, else a local one).")
+    ray_num_cpus: float = Field(1.0, gt=0, description="ray: CPUs one check task reserves.")
+    ray_memory_mb: int | None = Field(None, ge=1, description="ray: memory one check task reserves for scheduling.")
+    ray_ship_code: bool = Field(False, description="ray: send proofloop/ and provers/ to nodes that lack them.")
 
 
 class SelectSection(_Section):
@@ -198,7 +202,8 @@ class RunConfig(_Section):
 
 # Keys that may differ when resuming: they change how fast a run goes, or how long, not what it
 # has already recorded.
-RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "checker.executor", "run.out_dir", "run.torch_threads"})
+RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "checker.executor", "run.out_dir", "run.torch_threads",
+                            "checker.ray_address", "checker.ray_num_cpus", "checker.ray_memory_mb", "checker.ray_ship_code"})
 
 
 def default_run_name() -> str:

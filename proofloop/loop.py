@@ -22,6 +22,7 @@ from typing import Any
 
 from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate_config
 from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
+from proofloop.executors import CheckPool, pool_from_config
 from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_generator
 from proofloop.generate.base import Completion
 from proofloop.evaluate import diversity_metrics, pass_metrics, problem_counts
@@ -63,6 +64,7 @@ class RunContext:
     checker: str = ""
     checker_version: str = ""
     workers: int | None = None
+    checks: CheckPool = field(default_factory=CheckPool)
     _generators: dict[str, Generator] = field(default_factory=dict)
 
     @property
@@ -100,6 +102,7 @@ def run_round(ctx: RunContext, r: int) -> dict[str, float]:
 
             extend_run(ctx, r)
     with phase(ctx, r, "train"):
+        ctx.checks.close()  # the checker's worker processes would hold memory and cores the trainer needs
         checkpoint, result = train(ctx, r, policy, rows)
     ctx._generators.clear()  # the policy's model is not needed any more; free its memory
     with phase(ctx, r, "evaluate"):
@@ -166,7 +169,7 @@ def sample(
     """
     prompts = prompts or ctx.prompts
     stored = ctx.store.attempt_keys(r, purpose)
-    per_chunk = max(1, ctx.cfg.generator.batch_size // n)
+    per_chunk = max(1, ctx.cfg.generator.batch_size * ctx.cfg.generator.replicas // n)
     chunks = [list(problem_ids[i : i + per_chunk]) for i in range(0, len(problem_ids), per_chunk)]
     todo = [c for c in chunks if any((pid, i) not in stored for pid in c for i in range(n))]
     if not todo:
@@ -270,12 +273,10 @@ def check(ctx: RunContext, r: int, purpose: str) -> int:
 def check_candidates(
     ctx: RunContext, items: Sequence[tuple[str, str]], advance: Callable[[int], None] | None = None
 ) -> list[Verdict]:
-    """Run the checker on (problem id, candidate) pairs through the configured executor."""
-    from proofloop.executors import check_batch_with
-
+    """Run the checker on (problem id, candidate) pairs through the run's check pool."""
     work = [(ctx.problems[pid], candidate) for pid, candidate in items]
     try:
-        verdicts = check_batch_with(ctx.cfg.checker.executor, work, ctx.limits, ctx.workers, advance)
+        verdicts = ctx.checks.check_batch(work, ctx.limits, advance)
     except ProofloopError:
         raise
     except Exception as e:
@@ -692,6 +693,7 @@ def _context(cfg: RunConfig, store: Store, prover: Prover, ui: Any) -> RunContex
         checker=prover.name,
         checker_version=checker_version(prover, cfg.checker.cross_check),  # the verdict cache key
         workers=cfg.checker.workers or cpu_count(),
+        checks=pool_from_config(cfg.checker),
     )
     ctx.base_model = ensure_base_model(ctx)
     return ctx

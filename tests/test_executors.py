@@ -11,15 +11,7 @@ import pytest
 
 from proofloop import prover as prover_registry
 from proofloop.errors import CheckerCrash, ConfigError, ProblemFormatError, ToolchainMissing
-from proofloop.executors import (
-    check_batch,
-    close_pool,
-    check_batch_ray,
-    check_batch_with,
-    check_one,
-    hard_deadline_s,
-    memory_limit,
-)
+from proofloop.executors import CheckPool, check_batch, check_one, hard_deadline_s, memory_limit
 from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
@@ -28,8 +20,9 @@ class FakeProver(Prover):
     """A prover for fault injection: a problem is an integer; the candidate must spell it.
 
     Candidates with a special meaning: "kill" kills the checking process, "hog" allocates
-    2 GB, "sleep:S" sleeps S seconds, "crash" raises CheckerCrash, "badformat" raises
-    ProblemFormatError.
+    2 GB, "sleep:S" sleeps S seconds, "pid:DIR:S" writes the checking process's id into DIR
+    and sleeps S seconds, "crash" raises CheckerCrash, "badformat" raises ProblemFormatError.
+    Any of them followed by "#..." spells a distinct candidate with the same meaning.
     """
 
     name = "fake"
@@ -60,6 +53,12 @@ class FakeProver(Prover):
     def check(self, problem: Problem, candidate, limits: CheckLimits) -> Verdict:
         if isinstance(candidate, bytes):
             candidate = candidate.decode("utf-8", "replace")
+        candidate = candidate.partition("#")[0]
+        if candidate.startswith("pid:"):
+            _, directory, seconds = candidate.split(":")
+            Path(directory, str(os.getpid())).touch()
+            time.sleep(float(seconds))
+            candidate = "pid"
         if candidate == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         if candidate == "hog":
@@ -78,12 +77,6 @@ class FakeProver(Prover):
             reason="" if ok else "mismatch",
             message=f"checked in {os.getpid()}",
         )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _stop_kept_pool():
-    yield
-    close_pool()  # leave no idle workers behind for the rest of the suite
 
 
 @pytest.fixture
@@ -122,20 +115,31 @@ def test_order_preserved_and_progress_counts_every_item(fake):
 
 def test_pool_is_kept_between_batches_until_closed(fake):
     items = _items(fake, 30)
-    first = {v.message for v in check_batch(items, LIMITS, workers=2)}
-    again = {v.message for v in check_batch(items, LIMITS, workers=2)}
-    assert again & first  # worker processes of the first batch checked the second
-    other = {v.message for v in check_batch(items, CheckLimits(timeout_s=2, memory_mb=300), workers=2)}
-    assert not other & first  # other settings (memory limit) need other workers
-    close_pool()
-    after = {v.message for v in check_batch(items, CheckLimits(timeout_s=2, memory_mb=300), workers=2)}
-    assert not after & other
-    close_pool()
+    with CheckPool("local", workers=2) as pool:
+        first = {v.message for v in pool.check_batch(items, LIMITS)}
+        again = {v.message for v in pool.check_batch(items, LIMITS)}
+        assert again & first  # worker processes of the first batch checked the second
+        other = {v.message for v in pool.check_batch(items, CheckLimits(timeout_s=2, memory_mb=300))}
+        assert not other & first  # other settings (memory limit) need other workers
+        pool.close()
+        after = {v.message for v in pool.check_batch(items, CheckLimits(timeout_s=2, memory_mb=300))}
+        assert not after & other
+    assert pool._local is None  # leaving the block stopped the workers
+
+
+def test_two_pools_keep_their_own_workers(fake):
+    items = _items(fake, 30)
+    with CheckPool("local", workers=2) as one, CheckPool("local", workers=2) as two:
+        first = {v.message for v in one.check_batch(items, LIMITS)}
+        second = {v.message for v in two.check_batch(items, LIMITS)}
+        assert not first & second
+        assert first & {v.message for v in one.check_batch(items, LIMITS)}
 
 
 def test_a_batch_after_a_killed_worker_starts_fresh_workers(fake):
-    check_batch(_items(fake, 10, {4: "kill"}), LIMITS, workers=2)
-    verdicts = check_batch(_items(fake, 10), LIMITS, workers=2)
+    with CheckPool("local", workers=2) as pool:
+        pool.check_batch(_items(fake, 10, {4: "kill"}), LIMITS)
+        verdicts = pool.check_batch(_items(fake, 10), LIMITS)
     assert [v.status for v in verdicts] == _expected(_items(fake, 10))
 
 
@@ -156,7 +160,7 @@ def test_problems_are_rebuilt_once_per_worker(fake):
     assert all(v.status in (Status.VERIFIED, Status.REJECTED) for v in verdicts)
     from proofloop import executors
 
-    assert executors._cache == {}  # nothing was loaded in the parent
+    assert executors._worker_side == []  # nothing was loaded in the parent
 
 
 def test_killed_worker_gives_unknown_for_its_item_and_the_rest_are_checked(fake):
@@ -236,14 +240,14 @@ def test_check_past_the_hard_deadline_is_stopped(fake):
 def test_empty_batch_and_bad_worker_count(fake):
     assert check_batch([], LIMITS, workers=2) == []
     with pytest.raises(ConfigError, match="workers must be at least 1"):
-        check_batch(_items(fake, 2), LIMITS, workers=0)
+        CheckPool("local", workers=0)
 
 
 def test_executor_by_name(fake):
     items = _items(fake, 4)
-    assert [v.status for v in check_batch_with("local", items, LIMITS, workers=1)] == _expected(items)
+    assert [v.status for v in CheckPool("local", workers=1).check_batch(items, LIMITS)] == _expected(items)
     with pytest.raises(ConfigError, match="executor: unknown executor 'slurm'"):
-        check_batch_with("slurm", items, LIMITS)
+        CheckPool("slurm")
 
 
 def test_ray_missing_is_a_clear_error(fake, monkeypatch):
@@ -258,27 +262,7 @@ def test_ray_missing_is_a_clear_error(fake, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ToolchainMissing, match=r"executor 'ray' needs ray"):
-        check_batch_ray(_items(fake, 2), LIMITS)
-
-
-@pytest.mark.ray
-def test_ray_executor_matches_local_and_survives_a_killed_worker(fake):
-    import ray
-
-    # Ray workers do not inherit sys.path: point them at this module for FakeProver.
-    tests_dir = str(Path(__file__).parent)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": tests_dir}})
-    try:
-        items = _items(fake, 20, {7: "kill", 9: "hog"})
-        verdicts = check_batch_ray(items, CheckLimits(timeout_s=2, memory_mb=256), workers=2)
-    finally:
-        ray.shutdown()
-    assert (verdicts[7].status, verdicts[7].reason) == (Status.UNKNOWN, "resource")
-    assert (verdicts[9].status, verdicts[9].reason) == (Status.UNKNOWN, "resource")
-    assert [v.status for i, v in enumerate(verdicts) if i not in (7, 9)] == [
-        s for i, s in enumerate(_expected(items)) if i not in (7, 9)
-    ]
+        CheckPool("ray").check_batch(_items(fake, 2), LIMITS)
 
 
 # ---- with the real Z3 prover ---------------------------------------------------------------------

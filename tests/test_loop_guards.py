@@ -45,11 +45,11 @@ def context(problems: Path, tmp_path: Path, *overrides: str) -> SimpleNamespace:
 def test_a_checker_reporting_another_version_stops_the_run(problems, tmp_path, monkeypatch):
     ctx = context(problems, tmp_path)
     stale = Verdict(Status.VERIFIED, "z3", "4.0.0-not-this-one")
-    monkeypatch.setattr("proofloop.executors.check_batch_with", lambda *a, **k: [stale])
+    ctx.checks = SimpleNamespace(check_batch=lambda *a, **k: [stale])
     with pytest.raises(CheckerCrash, match="reported itself as z3 4.0.0-not-this-one, expected z3 .*unsound"):
         loop.check_candidates(ctx, [("inc", "(define-fun f ((x Int)) Int (+ x 1))")])
     right = Verdict(Status.VERIFIED, "z3", ctx.checker_version)
-    monkeypatch.setattr("proofloop.executors.check_batch_with", lambda *a, **k: [right])
+    ctx.checks = SimpleNamespace(check_batch=lambda *a, **k: [right])
     assert loop.check_candidates(ctx, [("inc", "(define-fun f ((x Int)) Int (+ x 1))")]) == [right]
 
 

@@ -141,13 +141,13 @@ def test_counterexample_retry_feeds_the_checker_evidence_back(tmp_path, monkeypa
     from proofloop import executors, loop
 
     checked: list[int] = []
-    real = executors.check_batch_with
+    real = executors.CheckPool.check_batch
 
-    def counting(executor, items, *args):
+    def counting(pool, items, *args):
         checked.append(len(items))
-        return real(executor, items, *args)
+        return real(pool, items, *args)
 
-    monkeypatch.setattr(executors, "check_batch_with", counting)
+    monkeypatch.setattr(executors.CheckPool, "check_batch", counting)
     ctx = scripted_run(tmp_path)
     try:
         policy = loop.Policy("round-0", "scripted")
@@ -183,7 +183,7 @@ def test_a_checker_that_raises_stops_the_run_with_checker_crash(tmp_path, monkey
     def broken(*args, **kwargs):
         raise IndexError("tuple index out of range")
 
-    monkeypatch.setattr(executors, "check_batch_with", broken)
+    monkeypatch.setattr(executors.CheckPool, "check_batch", broken)
     ctx = scripted_run(tmp_path)
     try:
         with pytest.raises(CheckerCrash) as e:

@@ -118,6 +118,7 @@ def run(
     try:
         run_dir = run_loop(ctx)
     finally:
+        ctx.checks.close()
         ctx.store.close()
     if report:
         _write_report(run_dir, ui)

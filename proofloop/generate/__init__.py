@@ -39,6 +39,10 @@ def make_generator(
             f"generator.model is not set for backend {cfg.backend!r}; give a Hugging Face model id or a "
             "directory (e.g. one made by `proofloop init-model DIR`)"
         )
+    if cfg.replicas > 1:
+        from proofloop.generate.replicas import RayReplicas
+
+        return RayReplicas(cfg, cfg.replicas)
     if cfg.backend == "vllm":
         from proofloop.generate.vllm import VLLMGenerator
 

@@ -32,6 +32,10 @@ class GeneratorConfig(BaseModel):
         "auto", description="Weights dtype; auto is float32 on CPU and bfloat16 (or float16) on GPU."
     )
     batch_size: int = Field(64, ge=1, description="hf: sequences (prompts x samples) generated together in one batch.")
+    replicas: int = Field(
+        1, ge=1, description="hf/vllm: engine replicas as Ray actors (one GPU or tensor-parallel group each); "
+        "prompts are sharded across them. 1: the engine runs in this process.",
+    )
     # openai
     base_url: str | None = Field(None, description="openai: the server's API root, e.g. http://localhost:8000/v1.")
     api_key_env: str = Field(
@@ -68,6 +72,8 @@ class GeneratorConfig(BaseModel):
                 raise ValueError(f"base_url {self.base_url!r} must start with http:// or https://")
             if not self.model:
                 raise ValueError("backend 'openai' needs model: the model name the server serves")
+        if self.replicas > 1 and self.backend not in ("hf", "vllm"):
+            raise ValueError(f"replicas = {self.replicas}: only the hf and vllm backends run as replicas")
         if self.backend == "vllm" and self.device == "cpu":
             raise ValueError(
                 'backend \'vllm\' runs on a GPU; set device = "auto" or "cuda", or use backend = "hf" on CPU'
