@@ -82,7 +82,7 @@ class SelectSection(_Section):
 
 
 class TrainSection(_Section):
-    base_size: Literal["tiny", "small"] = Field(
+    base_size: Literal["tiny", "small", "base100m"] = Field(
         "tiny", description="Size preset of the from-scratch base model (used when generator.model is unset)."
     )
     base_pretrain_steps: int = Field(
@@ -122,6 +122,11 @@ class TrainSection(_Section):
     quantization: Literal["4bit"] | None = Field(
         None, description="4bit: QLoRA (the frozen base in NF4 via bitsandbytes, CUDA only); needs lora_r."
     )
+    accelerate_config: Path | None = Field(
+        None, description="An accelerate config (e.g. configs/accelerate-fsdp.yaml): training runs under "
+        "`accelerate launch` on the GPUs it names (DDP or FSDP); unset: in this process, on one device."
+    )
+    launch_timeout_s: float = Field(86400.0, gt=0, description="Longest a launched training may run.")
 
     @model_validator(mode="after")
     def _trainer_fits(self) -> "TrainSection":

@@ -54,6 +54,8 @@ class TrainSettings:
     lora_dropout: float = 0.05
     lora_target_modules: str | tuple[str, ...] = "all-linear"
     quantization: str | None = None
+    accelerate_config: str | None = None
+    launch_timeout_s: float = 86400.0
 
     @classmethod
     def from_section(cls, section: Any, **overrides: Any) -> "TrainSettings":
@@ -62,6 +64,8 @@ class TrainSettings:
         values = {name: getattr(section, name) for name in names if hasattr(section, name)}
         if isinstance(values.get("lora_target_modules"), list):
             values["lora_target_modules"] = tuple(values["lora_target_modules"])
+        if values.get("accelerate_config") is not None:
+            values["accelerate_config"] = str(values["accelerate_config"])
         return cls(**{**values, **overrides})
 
     @property
@@ -163,6 +167,10 @@ def _train(
     rows = encode(tokenizer)
     kind = pick_trainer(settings, placement.device)
     log.info("train: %d rows, %s trainer on %s in %s", len(rows), kind, placement.device, placement.dtype)
+    if settings.accelerate_config is not None:
+        from proofloop.trainers.launch import train_launched
+
+        return train_launched(base, rows, Path(out_dir), settings)
     if kind == "trl":
         from proofloop.trainers.sft import train_trl as run
     else:

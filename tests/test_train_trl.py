@@ -173,3 +173,31 @@ def test_asking_for_4bit_without_bitsandbytes_fails_in_one_line(tmp_path):
         "error: train.quantization = '4bit' needs the bitsandbytes package, which is not installed; "
         "`pip install bitsandbytes` on a CUDA machine, or unset quantization (plain LoRA)"
     ]
+
+
+def test_training_under_accelerate_launch_writes_the_same_checkpoint(qwen, tmp_path):
+    # One CPU process: the multi-GPU path's plumbing (spec file, launch, the main process saving) on any machine.
+    config = tmp_path / "cpu.yaml"
+    config.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: 'NO'\nmixed_precision: 'no'\n"
+                      "num_machines: 1\nnum_processes: 1\nuse_cpu: true\n")
+    out = tmp_path / "launched"
+    settings = TrainSettings(epochs=4, lr=2e-2, batch_size=4, warmup=1, lora_r=4, accelerate_config=str(config))
+    result = train_sft(qwen, EXAMPLES, out, settings)
+    assert result.steps == 12 and result.loss_last < result.loss_first
+    assert load_result(out) == result and (out / ADAPTER_DIR / "adapter_config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu.yaml", "launched"]  # no spec or staging left
+
+
+def test_a_failed_launch_is_one_error_line(qwen, tmp_path):
+    from proofloop.errors import ProofloopError
+
+    with pytest.raises(ProofloopError, match=r"^train: `accelerate launch --config_file .*missing.yaml` failed"):
+        train_sft(qwen, EXAMPLES, tmp_path / "x", TrainSettings(accelerate_config=str(tmp_path / "missing.yaml")))
+
+
+def test_the_shipped_fsdp_config_is_an_accelerate_config(repo_root):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(repo_root / "configs" / "accelerate-fsdp.yaml"))
+    assert config.distributed_type.name == "FSDP" and config.num_processes == 4
+    assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"  # one whole checkpoint for vLLM

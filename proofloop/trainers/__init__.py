@@ -27,7 +27,8 @@ def check_train_options(t: Any) -> None:
         )
     if t.trainer == "simple":
         asked = [name for name, on in (("lora_r", t.lora_r is not None), ("grad_accum", t.grad_accum > 1),
-                                        ("gradient_checkpointing", t.gradient_checkpointing)) if on]
+                                        ("gradient_checkpointing", t.gradient_checkpointing),
+                                        ("accelerate_config", t.accelerate_config is not None)) if on]
         if asked:
             raise ValueError(f"trainer: 'simple' does not do {', '.join(asked)}; use trainer = \"trl\" (or \"auto\")")
 
@@ -36,5 +37,7 @@ def pick_trainer(settings: Any, device: str) -> str:
     """'trl' or 'simple' for resolved settings on `device` ('auto' resolved as the config says)."""
     if settings.trainer != "auto":
         return settings.trainer
+    if settings.accelerate_config is not None:
+        return "trl"
     plain = settings.lora_r is None and settings.grad_accum == 1 and not settings.gradient_checkpointing
     return "simple" if device == "cpu" and plain else "trl"

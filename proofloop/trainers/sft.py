@@ -46,6 +46,8 @@ def train_trl(
         loss_first=watch.losses[0], loss_last=tail_mean(watch.losses), losses=watch.losses,
     )
     save_trained(trainer, base, tokenizer, out_dir, result, settings, placement)
+    if trainer.accelerator.is_main_process:
+        shutil.rmtree(trainer.args.output_dir, ignore_errors=True)  # the Trainer's own (unused) output dir
     release(trainer, placement)
     return result
 
@@ -96,7 +98,10 @@ def load_model(base: str | Path, settings: TrainSettings, placement: Placement) 
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=getattr(torch, placement.dtype),
         )
-        kwargs["device_map"] = {"": torch.cuda.current_device()}
+        from accelerate import PartialState
+
+        # Quantized weights are placed at load time: this process's GPU (its local rank under accelerate).
+        kwargs["device_map"] = {"": PartialState().local_process_index}
     model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if settings.quantization is not None:
         from peft import prepare_model_for_kbit_training
