@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -56,10 +57,12 @@ def one_trial(base: Path, rows_file: Path, trainer: str, steps: int, threads: in
     rows = [tuple(r) for r in json.loads(rows_file.read_text())]
     settings = TrainSettings(epochs=1000, lr=2e-3, batch_size=8, max_seq_len=256, max_steps=steps, warmup=10,
                              trainer=trainer, device="cpu", dtype="float32")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = train_sft(base, rows, out, settings)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    # CPU seconds (all threads) say more than wall time on a machine shared with other jobs.
     return {"trainer": trainer, "tokens_per_s": result.tokens_per_s, "loop_s": result.seconds, "wall_s": wall,
+            "cpu_s": cpu, "tokens_per_cpu_s": result.tokens / cpu,
             "tokens": result.tokens, "loss_first": result.loss_first, "loss_last": result.loss_last,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -92,8 +95,11 @@ def main() -> int:
                     return 1
                 results[trainer].append(json.loads(done.stdout.strip().splitlines()[-1]))
     for trainer, runs in results.items():
-        med = {key: statistics.median(r[key] for r in runs) for key in ("tokens_per_s", "loop_s", "wall_s", "peak_rss_mb")}
+        keys = ("tokens_per_s", "loop_s", "wall_s", "cpu_s", "tokens_per_cpu_s", "peak_rss_mb")
+        med = {key: statistics.median(r[key] for r in runs) for key in keys}
         print(f"{trainer}_train_tokens_per_s: {med['tokens_per_s']:.0f}")
+        print(f"{trainer}_train_tokens_per_cpu_s: {med['tokens_per_cpu_s']:.0f}")
+        print(f"{trainer}_cpu_s: {med['cpu_s']:.1f}")
         print(f"{trainer}_loop_s: {med['loop_s']:.1f}")
         print(f"{trainer}_wall_s: {med['wall_s']:.1f}")
         print(f"{trainer}_peak_rss_mb: {med['peak_rss_mb']:.0f}")
@@ -101,6 +107,10 @@ def main() -> int:
     ratio = statistics.median(r["tokens_per_s"] for r in results["simple"]) / statistics.median(
         r["tokens_per_s"] for r in results["trl"])
     print(f"simple_over_trl_tokens_per_s: {ratio:.2f}")
+    cpu_ratio = statistics.median(r["tokens_per_cpu_s"] for r in results["simple"]) / statistics.median(
+        r["tokens_per_cpu_s"] for r in results["trl"])
+    print(f"simple_over_trl_tokens_per_cpu_s: {cpu_ratio:.2f}")
+    print(f"load_average_1min: {os.getloadavg()[0]:.1f}")
     return 0
 
 

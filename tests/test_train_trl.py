@@ -6,6 +6,7 @@ No download: the model is a Qwen2 config with random weights and the project's o
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 
 import pytest
 from typer.testing import CliRunner
@@ -143,6 +144,10 @@ def test_a_two_round_run_with_lora(qwen, tmp_path):
         checkpoint = tmp_path / "runs" / "lora" / "checkpoints" / f"round-{r}"
         assert (checkpoint / ADAPTER_DIR / "adapter_config.json").is_file()
         assert (checkpoint / "config.json").is_file() and load_result(checkpoint).steps == 3
+    # Round 1 sampled from round 0's merged LoRA checkpoint.
+    store = sqlite3.connect(tmp_path / "runs" / "lora" / "store.sqlite")
+    generators = dict(store.execute("SELECT round, generator FROM attempts WHERE purpose = 'train' GROUP BY round"))
+    assert generators == {0: "grammar", 1: "hf:round-0"}
 
 
 def _run_error(tmp_path, *sets):

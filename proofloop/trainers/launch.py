@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from proofloop.errors import ProofloopError
@@ -72,10 +73,7 @@ def worker(spec_path: Path) -> None:
     from proofloop.trainers.sft import train_trl
 
     spec: dict[str, Any] = json.loads(Path(spec_path).read_text())
-    values = spec["settings"]
-    if isinstance(values.get("lora_target_modules"), list):
-        values["lora_target_modules"] = tuple(values["lora_target_modules"])
-    settings = TrainSettings(**values)
+    settings = TrainSettings.from_section(SimpleNamespace(**spec["settings"]))  # JSON lists back to tuples
     placement = training_placement(settings.device, settings.dtype, quantization=settings.quantization)
     tokenizer = AutoTokenizer.from_pretrained(spec["base"])
     if tokenizer.pad_token_id is None:
