@@ -102,33 +102,12 @@ def arrow_schema():
 
 def export_rows(run_dir: Path, flt: ExportFilter = ExportFilter()) -> list[dict[str, Any]]:
     """The run's dataset rows joined with their problems, filtered, in dataset order."""
-    sql = (
-        "SELECT d.id AS dataset_id, d.problem_id, d.candidate, d.canonical_hash, d.origin, d.round, "
-        "d.attempt_id, d.generator, d.checker, d.checker_version, d.verdict_seconds, p.prover, p.split, "
-        "p.source, p.text, p.text_hash, p.prompt FROM dataset d JOIN problems p ON p.id = d.problem_id"
-    )
-    where, args = _where(flt)
     with Store.open(run_dir) as store:
         run_id = store.meta("run_id") or Path(run_dir).name
-        cur = store.conn.execute(sql + where + " ORDER BY d.id", args)
-        return [_row(r, run_id) for r in cur]
-
-
-def _where(flt: ExportFilter) -> tuple[str, list[Any]]:
-    clauses, args = [], []
-    if flt.rounds:
-        clauses.append(f"d.round IN ({','.join('?' * len(flt.rounds))})")
-        args += list(flt.rounds)
-    if flt.prover:
-        clauses.append("p.prover = ?")
-        args.append(flt.prover)
-    if flt.splits:
-        clauses.append(f"p.split IN ({','.join('?' * len(flt.splits))})")
-        args += list(flt.splits)
-    if flt.origin:
-        clauses.append("d.origin = ?")
-        args.append(flt.origin)
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+        rows = store.dataset_with_problems(
+            rounds=flt.rounds, prover=flt.prover, splits=flt.splits, origin=flt.origin
+        )
+    return [_row(r, run_id) for r in rows]
 
 
 def _row(r: Mapping[str, Any], run_id: str) -> dict[str, Any]:

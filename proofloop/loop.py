@@ -24,8 +24,8 @@ from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate
 from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
 from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_generator
 from proofloop.generate.base import Completion
-from proofloop.metrics import distinct_n, forgetting_rate, mean_pass_at_k, mean_token_entropy, nll_per_token
-from proofloop.metrics import unique_per_solved as unique_per_solved_metric
+from proofloop.evaluate import diversity_metrics, pass_metrics
+from proofloop.metrics import forgetting_rate, nll_per_token
 from proofloop.prover import Prover, get_prover
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
 from proofloop.store import AttemptRow, DatasetRow, Store
@@ -178,7 +178,7 @@ def sample(
         temperature=temperature,
         top_p=ctx.cfg.sampling.top_p,
         max_new_tokens=ctx.cfg.sampling.max_new_tokens,
-        stop=tuple(getattr(ctx.prover, "stop", ())),
+        stop=ctx.prover.stop,
     )
     drawn = 0
     with ctx.ui.progress(f"round {r}: sample {purpose}", total=sum(len(c) for c in todo) * n) as advance:
@@ -205,7 +205,7 @@ def attempt_row(
     candidate = ctx.prover.extract(completion.text, prompt)
     recorded = {
         "temperature": params.temperature, "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
-        "seed": params.seed, **(extra or {}),
+        "seed": params.seed, "stop": list(params.stop), **(extra or {}),
     }
     return AttemptRow(
         round=r, purpose=purpose, problem_id=pid, sample_idx=idx, completion=completion.text,
@@ -424,33 +424,6 @@ def probe_ids(ctx: RunContext, r: int) -> list[str]:
     return sorted(probe_problems(solved, ctx.cfg.problems.probe_size, ctx.cfg.run.seed))
 
 
-def pass_metrics(attempts: Sequence[dict], k: int, prefix: str) -> dict[str, float]:
-    """pass@1, pass@k and the solved fraction of the problems these attempts were drawn for."""
-    counts: dict[str, tuple[int, int]] = {}
-    for a in attempts:
-        n, c = counts.get(a["problem_id"], (0, 0))
-        counts[a["problem_id"]] = (n + 1, c + (a["status"] == Status.VERIFIED.value))
-    return {
-        f"{prefix}_pass@1": mean_pass_at_k(counts, 1),
-        f"{prefix}_pass@{k}": mean_pass_at_k(counts, k),
-        f"{prefix}_solved": sum(c > 0 for _, c in counts.values()) / len(counts) if counts else 0.0,
-    }
-
-
-def diversity_metrics(attempts: Sequence[dict]) -> dict[str, float]:
-    """Unique verified solutions per solved problem, distinct-2 of the samples, mean token entropy."""
-    verified: dict[str, set[str]] = {}
-    for a in attempts:
-        if a["status"] == Status.VERIFIED.value:
-            verified.setdefault(a["problem_id"], set()).add(a["canonical_hash"])
-    completions = [Completion(a["completion"], a["num_tokens"] or 0, a["logprob"] or 0.0) for a in attempts]
-    return {
-        "unique_per_solved": unique_per_solved_metric(verified),
-        "distinct_2": distinct_n([a["completion"] for a in attempts], 2),
-        "entropy": mean_token_entropy(completions),
-    }
-
-
 def heldout_nll(ctx: RunContext, model: Policy) -> float | None:
     """Per-token NLL of the held-out reference solutions under M_r (None if the backend can't score)."""
     generator = generator_for(ctx, model)
@@ -591,10 +564,7 @@ def configured_prover(cfg: RunConfig) -> Prover:
     prover = get_prover(cfg.problems.prover)
     settings = cfg.prover_settings()
     if settings:
-        configure = getattr(prover, "configure", None)
-        if configure is None:
-            raise ConfigError(f"config: the {cfg.problems.prover} prover takes no settings table")
-        configure(settings)
+        prover.configure(settings)
     return prover
 
 

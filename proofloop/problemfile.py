@@ -6,12 +6,15 @@ A JSONL problem file holds one problem per line (schema in docs/problems.md):
      "reference": "(define-fun ...)", "source": "problems/sygus/lia/max2.sl", "meta": {}}
 
 `text` is the whole problem exactly as the checker reads it, so a row can be re-checked
-anywhere; the prover named in `prover` parses it (`Prover.from_text`).
+anywhere; the prover named in `prover` parses it (`Prover.from_text`). Rows in the layout of
+Lean datasets (DeepSeek-Prover's miniF2F) are read too: `header` and `statement` stand for
+`text` (joined by a newline), and `proof` for `reference`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import json
 import logging
 import os
@@ -20,10 +23,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from proofloop.errors import ProblemFormatError, ProofloopError
-from proofloop.prover import get_prover, prover_for_path, prover_names
+from proofloop.prover import Prover, get_prover, prover_names
 from proofloop.types import Problem
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,25 @@ class ProblemRow(BaseModel):
     reference: str | None = Field(default=None, description="a known solution, if any")
     source: str = Field(default="", description="where the problem came from")
     meta: dict[str, Any] = Field(default_factory=dict, description="free-form, JSON-serialisable")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any, info: ValidationInfo) -> Any:
+        """Lean dataset fields: header + statement for text, proof for reference; a prover default."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "text" not in data and "statement" in data:
+            header, statement = data.pop("header", ""), data.pop("statement")
+            if isinstance(header, str) and isinstance(statement, str):
+                data["text"] = header + ("" if not header or header.endswith("\n") else "\n") + statement
+        elif "text" not in data and "header" in data:
+            raise ValueError("has `header` but no `statement` (give `text`, or `header` and `statement`)")
+        if "proof" in data and "reference" not in data:
+            data["reference"] = data.pop("proof")
+        if "prover" not in data and info.context and info.context.get("prover"):
+            data["prover"] = info.context["prover"]
+        return data
 
     @classmethod
     def from_problem(cls, problem: Problem) -> ProblemRow:
@@ -69,15 +91,18 @@ def _describe(error: ValidationError) -> str:
     elif first["type"] == "model_type":
         message = "expected a JSON object with the fields id, prover, text"
     elif first["type"] == "extra_forbidden":
-        message = f"unknown field (allowed: {', '.join(ProblemRow.model_fields)})"
+        message = f"unknown field (allowed: {', '.join(ProblemRow.model_fields)}; for Lean also header, statement, proof)"
     text = f"{where}: {message}" if where else message
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem(s) on this line)"
     return text
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, ProblemRow]]:
-    """(line number, row) for every non-blank line; a bad line raises ProblemFormatError."""
+def _read_rows(path: Path, default_prover: str | None = None) -> Iterator[tuple[int, ProblemRow]]:
+    """(line number, row) for every non-blank line; a bad line raises ProblemFormatError.
+
+    A row without `prover` belongs to `default_prover` where one is given.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -91,7 +116,7 @@ def _read_rows(path: Path) -> Iterator[tuple[int, ProblemRow]]:
         except UnicodeDecodeError as exc:
             raise ProblemFormatError(path, number, f"not UTF-8 (byte {exc.start + 1} of the line)") from exc
         try:
-            yield number, ProblemRow.model_validate_json(line)
+            yield number, ProblemRow.model_validate_json(line, context={"prover": default_prover})
         except ValidationError as exc:
             raise ProblemFormatError(path, number, _describe(exc)) from exc
 
@@ -111,12 +136,13 @@ def _to_problem(path: Path, number: int, row: ProblemRow) -> Problem:
     return problem
 
 
-def load_jsonl(path: Path) -> list[Problem]:
-    """Read a JSONL problem file; every text is parsed by the prover its row names."""
+def load_jsonl(path: Path, default_prover: str | None = None) -> list[Problem]:
+    """Read a JSONL problem file; every text is parsed by the prover its row names
+    (`default_prover` for a row that names none)."""
     path = Path(path)
     problems: list[Problem] = []
     first_line: dict[str, int] = {}
-    for number, row in _read_rows(path):
+    for number, row in _read_rows(path, default_prover):
         if row.id in first_line:
             raise ProblemFormatError(path, number, f"id {row.id!r} already used on line {first_line[row.id]}")
         first_line[row.id] = number
@@ -169,6 +195,20 @@ def prover_of_jsonl(path: Path) -> str:
     return prover
 
 
+def prover_for_path(path: Path) -> Prover:
+    """The prover whose suffixes match `path` (a file, or a directory of such files); for a
+    JSONL file, the prover its rows name."""
+    path = Path(path)
+    suffixes = {path.suffix} if path.is_file() else {p.suffix for p in path.rglob("*") if p.is_file()}
+    for name in prover_names():
+        prover = get_prover(name)
+        if suffixes & set(prover.suffixes):
+            return prover
+    if path.suffix == JSONL_SUFFIX:
+        return get_prover(prover_of_jsonl(path))
+    raise ProofloopError(f"{path}: no prover reads files of this type ({', '.join(sorted(suffixes)) or 'none'})")
+
+
 def _visible_files(directory: Path) -> list[Path]:
     """Files under `directory`, skipping hidden files and folders (.git, editor swap files)."""
     return sorted(
@@ -205,7 +245,7 @@ def load_problems(path: Path, prover: str | None = None) -> list[Problem]:
     if path.is_dir():
         problems = _load_directory(path, prover)
     elif path.suffix == JSONL_SUFFIX:
-        problems = load_jsonl(path)
+        problems = load_jsonl(path, default_prover=prover)
     else:
         problems = (get_prover(prover) if prover else prover_for_path(path)).load(path)
     owners: dict[str, Problem] = {}
@@ -223,13 +263,43 @@ def load_problems(path: Path, prover: str | None = None) -> list[Problem]:
 
 
 def bundled_problems_dir() -> Path:
-    """The SyGuS problems that ship with the source tree (problems/sygus)."""
+    """The bundled SyGuS problems: package data of an installed wheel (proofloop/bundled), or
+    problems/sygus of a source checkout (where the wheel's data comes from)."""
     import proofloop
 
-    path = Path(proofloop.__file__).resolve().parents[1] / "problems" / "sygus"
-    if not path.is_dir():
-        raise ProofloopError(
-            f"bundled problems not found at {path}: they ship with a source checkout "
-            "(git clone, then pip install -e .), not with a wheel; pass a problem path instead"
-        )
-    return path
+    installed = Path(str(importlib.resources.files(proofloop) / "bundled"))
+    source = Path(proofloop.__file__).resolve().parents[1] / "problems" / "sygus"
+    for path in (installed, source):
+        if path.is_dir():
+            return path
+    raise ProofloopError(
+        f"bundled problems not found (neither {installed} nor {source}); reinstall proofloop, "
+        "or pass a problem path"
+    )
+
+
+def load_problem(path: Path, theorem: str | None) -> Problem:
+    """The problem in `path` (a prover's file, a JSONL file or a folder), or the one `theorem` names."""
+    return pick_problem(load_problems(path), theorem, path)
+
+
+def pick_problem(problems: list[Problem], theorem: str | None, path: Path) -> Problem:
+    """The problem named `theorem` (by id, the id's last path component, or meta "theorem")."""
+    if not problems:
+        raise ProofloopError(f"{path}: holds no problems")
+    if theorem is None:
+        if len(problems) == 1:
+            return problems[0]
+        raise ProofloopError(f"{path}: holds {len(problems)} problems; pick one with --theorem: {_names(problems)}")
+    found = [p for p in problems if theorem in (p.id, p.id.rsplit("/", 1)[-1], p.meta.get("theorem"))]
+    if not found:
+        raise ProofloopError(f"{path}: no problem named {theorem!r}; it holds: {_names(problems)}")
+    if len(found) > 1:
+        raise ProofloopError(f"{path}: {theorem!r} names {len(found)} problems: {_names(found)}; use the full id")
+    return found[0]
+
+
+def _names(problems: list, limit: int = 20) -> str:
+    names = [p.id for p in problems[:limit]]
+    more = f" and {len(problems) - limit} more" if len(problems) > limit else ""
+    return ", ".join(names) + more

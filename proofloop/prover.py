@@ -1,63 +1,157 @@
 """The prover interface and the registry that finds provers by name or file type.
 
-A prover is one plug-in per verifier (provers/z3, provers/lean, ...). The engine never imports
-a prover by name except through `get_prover`, which reads the `proofloop.provers` entry points
-and falls back to the built-in table.
+A prover is one plug-in per verifier (provers/z3, provers/lean, ...); docs/architecture.md says
+where it plugs in. The engine never imports a prover by name: `get_prover` reads the
+`proofloop.provers` entry points declared in pyproject.toml.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import random
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from proofloop.errors import ConfigError, ProofloopError
-from proofloop.types import CheckLimits, Problem, Verdict
+from proofloop.types import CheckLimits, Problem, Status, Verdict
 
-BUILTIN_PROVERS = {
-    "z3": "provers.z3:Z3Prover",
-    "lean": "provers.lean:LeanProver",
-}
+if TYPE_CHECKING:
+    from proofloop.generate.base import Generator, SamplingParams
+
+ENTRY_POINTS = "proofloop.provers"
 
 
-@runtime_checkable
-class Prover(Protocol):
-    """What every verifier plug-in implements. See DESIGN.md."""
+class Prover:
+    """What every verifier plug-in implements; subclass it (docs/architecture.md, "Adding a prover").
 
-    name: str
+    The first group of methods is required. The rest are optional hooks: each has a default
+    here, and a class attribute declares whether a prover offers it, so the engine reads the
+    declaration instead of probing for the method.
+    """
+
+    name: str = ""
     # File suffixes this prover loads, e.g. (".sl",) or (".lean",); ".jsonl" is shared.
-    suffixes: tuple[str, ...]
+    suffixes: tuple[str, ...] = ()
+    # Strings that end an answer in this prover's prompt format: sampling stops at the first
+    # one and drops it. Each must be unable to occur inside a valid answer. At most four, the
+    # most an OpenAI-compatible server has to accept.
+    stop: tuple[str, ...] = ()
+    # Whether `sample` draws candidates from the problem's grammar (the round-0 policy).
+    can_sample: bool = False
+    # Whether `search` runs a step-by-step proof search (`proofloop prove --search`).
+    can_search: bool = False
+
+    # -- required ------------------------------------------------------------------------
 
     def version(self) -> str:
         """The checker's version string, recorded in every verdict."""
+        raise NotImplementedError(f"{type(self).__name__}.version")
 
     def load(self, path: Path) -> list[Problem]:
         """Parse a problem file (or a directory of them); bad files raise ProblemFormatError."""
+        raise NotImplementedError(f"{type(self).__name__}.load")
 
     def from_text(
         self, text: str, *, id: str, source: str = "", split: str = "train", reference: str | None = None
     ) -> Problem:
         """Build a Problem from its full text (as stored in a dataset row or a JSONL problem)."""
+        raise NotImplementedError(f"{type(self).__name__}.from_text")
 
     def prompt(self, problem: Problem) -> str:
         """The text a model sees for `problem`; it may end with the opening of the answer."""
+        raise NotImplementedError(f"{type(self).__name__}.prompt")
 
     def extract(self, completion: str, prompt: str = "") -> str:
         """Cut the candidate out of a model's raw output (the continuation of `prompt`)."""
+        raise NotImplementedError(f"{type(self).__name__}.extract")
 
     def target(self, prompt: str, candidate: str) -> str | None:
         """The completion a model should write after `prompt` to give `candidate` (the SFT target);
         None when the candidate cannot be written as a continuation of this prompt."""
+        raise NotImplementedError(f"{type(self).__name__}.target")
 
     def check(self, problem: Problem, candidate: str, limits: CheckLimits) -> Verdict:
         """Check an untrusted candidate; outcomes are verdicts, infrastructure failures raise."""
+        raise NotImplementedError(f"{type(self).__name__}.check")
 
     def canonical(self, candidate: str) -> str:
         """A normal form of the candidate, for dedup and diversity."""
+        raise NotImplementedError(f"{type(self).__name__}.canonical")
+
+    # -- optional hooks, with their defaults -------------------------------------------------
+
+    def configure(self, settings: dict[str, Any]) -> None:
+        """Apply the run config's table named after this prover (e.g. `[lean]`).
+
+        Default: the prover takes no settings, so a table for it is a config error.
+        """
+        raise ConfigError(f"config: the {self.name} prover takes no settings table")
+
+    def sample(self, problem: Problem, n: int, rng: random.Random, max_size: int = 16) -> list[str]:
+        """`n` candidates from random size-bounded derivations of the problem's grammar.
+
+        Only where `can_sample` is true; the default has no grammar to sample from.
+        """
+        raise ConfigError(f"the {self.name} prover has no grammar sampler")
+
+    def search(
+        self, problem: Problem, generator: Generator, *, params: SamplingParams, samples: int,
+        time_budget_s: float, limits: CheckLimits,
+    ) -> SearchResult:
+        """Step-by-step proof search guided by `generator`; only where `can_search` is true."""
+        raise ProofloopError(f"the {self.name} prover has no proof search (--search)")
+
+    def warm(self, problems: Iterable[Problem]) -> int:
+        """Prepare for timed checks of `problems` (e.g. elaborate their headers); returns how many
+        preparations were made. Default: nothing to prepare."""
+        return 0
+
+    def close(self) -> None:
+        """Release what this prover started (processes, pools). Default: nothing to release."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """How a search ended: `verified` with a proof, `rejected` (nothing left to try) or `unknown`."""
+
+    status: Status
+    proof: str | None
+    verdict: Verdict | None
+    nodes: int
+    seconds: float
+    reason: str = ""
 
 
 _cache: dict[str, Prover] = {}
+
+
+@functools.cache
+def registry() -> dict[str, str]:
+    """name -> "module:Class" of every prover: the `proofloop.provers` entry points.
+
+    An installed proofloop (wheel or editable) publishes them as package metadata. A source
+    checkout used through PYTHONPATH has no metadata, so the same table is read from the
+    checkout's pyproject.toml: the entry points stay the one list of provers.
+    """
+    found = _source_tree_entry_points()
+    found.update((ep.name, ep.value) for ep in entry_points(group=ENTRY_POINTS))
+    return found
+
+
+def _source_tree_entry_points() -> dict[str, str]:
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    with pyproject.open("rb") as handle:
+        data = tomllib.load(handle)
+    if data.get("project", {}).get("name") != "proofloop":
+        return {}
+    return dict(data["project"].get("entry-points", {}).get(ENTRY_POINTS, {}))
 
 
 def _load_target(target: str) -> type:
@@ -66,38 +160,16 @@ def _load_target(target: str) -> type:
 
 
 def prover_names() -> list[str]:
-    names = set(BUILTIN_PROVERS)
-    names.update(ep.name for ep in entry_points(group="proofloop.provers"))
-    return sorted(names)
+    return sorted(registry())
 
 
 def get_prover(name: str) -> Prover:
     """The prover registered under `name` (one instance per process)."""
     if name in _cache:
         return _cache[name]
-    target = None
-    for ep in entry_points(group="proofloop.provers"):
-        if ep.name == name:
-            target = ep.value
-            break
-    target = target or BUILTIN_PROVERS.get(name)
+    target = registry().get(name)
     if target is None:
         raise ConfigError(f"unknown prover {name!r}; known provers: {', '.join(prover_names())}")
     prover = _load_target(target)()
     _cache[name] = prover
     return prover
-
-
-def prover_for_path(path: Path) -> Prover:
-    """The prover whose suffixes match `path` (a file, or a directory of such files)."""
-    path = Path(path)
-    suffixes = {path.suffix} if path.is_file() else {p.suffix for p in path.rglob("*") if p.is_file()}
-    for name in prover_names():
-        prover = get_prover(name)
-        if suffixes & set(prover.suffixes):
-            return prover
-    if path.suffix == ".jsonl":
-        from proofloop.problemfile import prover_of_jsonl
-
-        return get_prover(prover_of_jsonl(path))
-    raise ProofloopError(f"{path}: no prover reads files of this type ({', '.join(sorted(suffixes)) or 'none'})")

@@ -76,12 +76,12 @@ def load_summary(run_dir: Path) -> RunSummary:
     """Read everything a report shows from RUN_DIR/store.sqlite (RunDirError if it is not a run)."""
     run_dir = Path(run_dir)
     with Store.open(run_dir) as store:
-        meta = {r[0]: r[1] for r in store.conn.execute("SELECT key, value FROM meta") if r[0] != "config"}
+        meta = store.meta_items()
         config = _saved_config(store, run_dir)
         metrics = store.all_metrics()
         rounds = store.round_rows()
-        by_origin = dict(store.conn.execute("SELECT origin, COUNT(*) FROM dataset GROUP BY origin ORDER BY origin"))
-        by_round = dict(store.conn.execute("SELECT round, COUNT(*) FROM dataset GROUP BY round ORDER BY round"))
+        by_origin = store.dataset_counts("origin")
+        by_round = store.dataset_counts("round")
         examples = _examples(store)
     return RunSummary(
         run_dir=run_dir,
@@ -124,17 +124,12 @@ def _configured_k(config: dict[str, Any], metrics: dict[int, dict[str, Any]]) ->
 
 def _examples(store: Store) -> list[dict[str, Any]]:
     """A few verified solutions, newest rounds first, at most one per problem."""
-    cur = store.conn.execute(
-        "SELECT d.problem_id, d.round, d.candidate, d.generator, d.checker, d.checker_version, p.source "
-        "FROM dataset d JOIN problems p ON p.id = d.problem_id WHERE d.origin = 'verified' "
-        "ORDER BY d.round DESC, d.id LIMIT 200"
-    )
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for row in cur:
+    for row in store.verified_examples(limit=200):
         if row["problem_id"] not in seen:
             seen.add(row["problem_id"])
-            out.append(dict(row))
+            out.append(row)
         if len(out) == EXAMPLES:
             break
     return out

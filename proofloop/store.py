@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from proofloop.errors import RunDirError
 from proofloop.types import Problem, Status, Verdict
@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 
 STORE_FILE = "store.sqlite"
 CONFIG_FILE = "config.json"
+
+# An attempt's verdict: the one stored for its (problem, canonical form) by one checker version
+# (two parameters: checker, checker_version). Verdicts are keyed by canonical form, so every
+# attempt that writes the same candidate shares one check.
+_VERDICT_OF_ATTEMPT = (
+    "JOIN verdicts v ON v.problem_id = a.problem_id AND v.canonical_hash = a.canonical_hash "
+    "AND v.checker = ? AND v.checker_version = ?"
+)
 
 # Forward-only migrations: step i brings the store from schema version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -203,11 +211,22 @@ class Store:
                 f"VALUES ('schema_version', '{step + 1}');\nCOMMIT;"
             )
 
+    def _insert_new(self, sql: str, values: list[tuple]) -> int:
+        """Run an INSERT OR IGNORE over `values` in one transaction; how many rows were new."""
+        with self.transaction():
+            before = self.conn.total_changes
+            self.conn.executemany(sql, values)
+            return self.conn.total_changes - before
+
     # -- meta and config -----------------------------------------------------------------
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
+
+    def meta_items(self) -> dict[str, str]:
+        """Every meta key and value but the saved config (run id, versions, schema)."""
+        return {r[0]: r[1] for r in self.conn.execute("SELECT key, value FROM meta ORDER BY key") if r[0] != "config"}
 
     def _set_meta_many(self, values: Mapping[str, str]) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items()))
@@ -307,15 +326,12 @@ class Store:
             )
             for a in rows
         ]
-        with self.transaction():
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO attempts(round, purpose, problem_id, sample_idx, completion, candidate, "
-                "candidate_hash, canonical_hash, generator, params, num_tokens, logprob, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return self.conn.total_changes - before
+        return self._insert_new(
+            "INSERT OR IGNORE INTO attempts(round, purpose, problem_id, sample_idx, completion, candidate, "
+            "candidate_hash, canonical_hash, generator, params, num_tokens, logprob, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def attempt_keys(self, round: int, purpose: str) -> set[tuple[str, int]]:
         """The (problem_id, sample_idx) pairs already sampled for this round and purpose."""
@@ -328,9 +344,7 @@ class Store:
         """A round's attempts for one purpose, each joined with its verdict (status None if unchecked)."""
         cur = self.conn.execute(
             "SELECT a.*, v.status, v.reason, v.counterexample, v.seconds AS verdict_seconds, "
-            "v.checker, v.checker_version FROM attempts a LEFT JOIN verdicts v "
-            "ON v.problem_id = a.problem_id AND v.canonical_hash = a.canonical_hash "
-            "AND v.checker = ? AND v.checker_version = ? "
+            f"v.checker, v.checker_version FROM attempts a LEFT {_VERDICT_OF_ATTEMPT} "
             "WHERE a.round = ? AND a.purpose = ? ORDER BY a.problem_id, a.sample_idx",
             (checker, version, round, purpose),
         )
@@ -362,17 +376,11 @@ class Store:
             )
             for pid, chash, v in items
         ]
-        with self.transaction():
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO verdicts(problem_id, canonical_hash, checker, checker_version, status, "
-                "reason, message, counterexample, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return self.conn.total_changes - before
-
-    def verdict_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+        return self._insert_new(
+            "INSERT OR IGNORE INTO verdicts(problem_id, canonical_hash, checker, checker_version, status, "
+            "reason, message, counterexample, seconds, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def verified_problem_ids(
         self,
@@ -385,10 +393,29 @@ class Store:
         exclude_generators: Sequence[str] = (),
     ) -> set[str]:
         """Problems with a verified attempt of these purposes in rounds [min_round, max_round]."""
+        cur = self._verified_attempts(
+            "DISTINCT a.problem_id", checker, version, purposes, min_round, max_round, exclude_generators
+        )
+        return {r[0] for r in cur}
+
+    def verified_counts(
+        self, checker: str, version: str, *, purposes: Sequence[str] = ("train", "retry"), max_round: int | None = None
+    ) -> dict[tuple[str, str], int]:
+        """How many verified attempts each (problem, canonical form) has, up to max_round."""
+        cur = self._verified_attempts(
+            "a.problem_id, a.canonical_hash, COUNT(*)", checker, version, purposes, None, max_round, (),
+            group_by=" GROUP BY a.problem_id, a.canonical_hash",
+        )
+        return {(r[0], r[1]): r[2] for r in cur}
+
+    def _verified_attempts(
+        self, columns: str, checker: str, version: str, purposes: Sequence[str], min_round: int | None,
+        max_round: int | None, exclude_generators: Sequence[str], group_by: str = "",
+    ) -> sqlite3.Cursor:
+        """SELECT `columns` over the verified attempts of these purposes in rounds [min_round, max_round]."""
         marks = ", ".join("?" for _ in purposes)
         sql = (
-            "SELECT DISTINCT a.problem_id FROM attempts a JOIN verdicts v ON v.problem_id = a.problem_id "
-            "AND v.canonical_hash = a.canonical_hash AND v.checker = ? AND v.checker_version = ? "
+            f"SELECT {columns} FROM attempts a {_VERDICT_OF_ATTEMPT} "
             f"WHERE v.status = ? AND a.purpose IN ({marks}) AND a.round >= ? AND a.round <= ?"
         )
         if exclude_generators:
@@ -396,22 +423,7 @@ class Store:
         lo = -(2**62) if min_round is None else min_round
         hi = 2**62 if max_round is None else max_round
         args = [checker, version, Status.VERIFIED.value, *purposes, lo, hi, *exclude_generators]
-        return {r[0] for r in self.conn.execute(sql, args)}
-
-    def verified_counts(
-        self, checker: str, version: str, *, purposes: Sequence[str] = ("train", "retry"), max_round: int | None = None
-    ) -> dict[tuple[str, str], int]:
-        """How many verified attempts each (problem, canonical form) has, up to max_round."""
-        marks = ", ".join("?" for _ in purposes)
-        hi = 2**62 if max_round is None else max_round
-        cur = self.conn.execute(
-            "SELECT a.problem_id, a.canonical_hash, COUNT(*) FROM attempts a JOIN verdicts v "
-            "ON v.problem_id = a.problem_id AND v.canonical_hash = a.canonical_hash AND v.checker = ? "
-            f"AND v.checker_version = ? WHERE v.status = ? AND a.purpose IN ({marks}) AND a.round <= ? "
-            "GROUP BY a.problem_id, a.canonical_hash",
-            [checker, version, Status.VERIFIED.value, *purposes, hi],
-        )
-        return {(r[0], r[1]): r[2] for r in cur}
+        return self.conn.execute(sql + group_by, args)
 
     # -- dataset ---------------------------------------------------------------------------
 
@@ -424,20 +436,55 @@ class Store:
             )
             for d in rows
         ]
-        with self.transaction():
-            before = self.conn.total_changes
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO dataset(problem_id, candidate, canonical_hash, origin, round, attempt_id, "
-                "generator, checker, checker_version, verdict_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return self.conn.total_changes - before
+        return self._insert_new(
+            "INSERT OR IGNORE INTO dataset(problem_id, candidate, canonical_hash, origin, round, attempt_id, "
+            "generator, checker, checker_version, verdict_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
 
     def dataset_rows(self, *, max_round: int | None = None) -> list[DatasetRow]:
         """The accumulated dataset (rows added up to max_round), in insertion order."""
         sql = "SELECT * FROM dataset" + (" WHERE round <= ?" if max_round is not None else "") + " ORDER BY id"
         cur = self.conn.execute(sql, () if max_round is None else (max_round,))
         return [DatasetRow(**{k: r[k] for k in r.keys()}) for r in cur]
+
+    def dataset_counts(self, by: Literal["origin", "round"]) -> dict[Any, int]:
+        """How many dataset rows there are per origin or per round."""
+        column = {"origin": "origin", "round": "round"}[by]
+        return dict(self.conn.execute(f"SELECT {column}, COUNT(*) FROM dataset GROUP BY {column} ORDER BY {column}"))
+
+    def verified_examples(self, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` verified dataset rows with their problem's source, newest rounds first."""
+        cur = self.conn.execute(
+            "SELECT d.problem_id, d.round, d.candidate, d.generator, d.checker, d.checker_version, p.source "
+            "FROM dataset d JOIN problems p ON p.id = d.problem_id WHERE d.origin = 'verified' "
+            "ORDER BY d.round DESC, d.id LIMIT ?",
+            (limit,),
+        )
+        return [dict(r) for r in cur]
+
+    def dataset_with_problems(
+        self,
+        *,
+        rounds: Sequence[int] = (),
+        prover: str | None = None,
+        splits: Sequence[str] = (),
+        origin: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Dataset rows joined with their problems, in dataset order; an empty filter means "all"."""
+        filters = {"d.round": rounds, "p.prover": [prover] if prover else [], "p.split": splits,
+                   "d.origin": [origin] if origin else []}
+        clauses = [f"{column} IN ({','.join('?' * len(values))})" for column, values in filters.items() if values]
+        args = [value for values in filters.values() for value in values]
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        cur = self.conn.execute(
+            "SELECT d.id AS dataset_id, d.problem_id, d.candidate, d.canonical_hash, d.origin, d.round, "
+            "d.attempt_id, d.generator, d.checker, d.checker_version, d.verdict_seconds, p.prover, p.split, "
+            f"p.source, p.text, p.text_hash, p.prompt FROM dataset d JOIN problems p ON p.id = d.problem_id{where} "
+            "ORDER BY d.id",
+            args,
+        )
+        return [dict(r) for r in cur]
 
     def set_training_rows(self, round: int, dataset_ids: Sequence[int]) -> None:
         """Record what a round trained on (replacing an earlier, interrupted attempt's record)."""
@@ -471,13 +518,6 @@ class Store:
 
     def checkpoint_rows(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM checkpoints ORDER BY round")]
-
-    def put_metrics(self, round: int, values: Mapping[str, float]) -> None:
-        with self.transaction():
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO metrics(round, key, value) VALUES (?, ?, ?)",
-                [(round, k, None if v is None else float(v)) for k, v in values.items()],
-            )
 
     def metrics(self, round: int) -> dict[str, float]:
         cur = self.conn.execute("SELECT key, value FROM metrics WHERE round = ? ORDER BY key", (round,))

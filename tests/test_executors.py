@@ -20,10 +20,11 @@ from proofloop.executors import (
     hard_deadline_s,
     memory_limit,
 )
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 
-class FakeProver:
+class FakeProver(Prover):
     """A prover for fault injection: a problem is an integer; the candidate must spell it.
 
     Candidates with a special meaning: "kill" kills the checking process, "hog" allocates
@@ -89,7 +90,7 @@ def _stop_kept_pool():
 def fake(monkeypatch) -> FakeProver:
     # Workers build the parent's prover class by module path; this module is importable there
     # because pytest puts tests/ on sys.path, which spawned workers inherit.
-    monkeypatch.setitem(prover_registry.BUILTIN_PROVERS, "fake", f"{__name__}:FakeProver")
+    monkeypatch.setitem(prover_registry.registry(), "fake", f"{__name__}:FakeProver")
     return prover_registry.get_prover("fake")
 
 

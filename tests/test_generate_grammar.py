@@ -11,15 +11,17 @@ import pytest
 from proofloop.errors import ConfigError
 from proofloop.generate import GeneratorConfig, GeneratorError, SamplingParams, make_generator
 from proofloop.generate.grammar import GrammarGenerator, rough_tokens
+from proofloop.prover import Prover
 from proofloop.types import Problem
 
 FRONT_END_REASONS = {"parse", "signature", "scope", "logic", "grammar", "encoding", "command", "too-large", "too-deep"}
 
 
-class FakeProver:
+class FakeProver(Prover):
     """Prompts are the problem text; samples name the problem and the draws of its rng."""
 
     name = "fake"
+    can_sample = True
 
     def __init__(self, empty: tuple[str, ...] = ()) -> None:
         self.calls: list[tuple[str, int, int]] = []
@@ -71,7 +73,7 @@ def test_unknown_prompt_and_sampler_without_terms():
 
 
 def test_prover_without_a_sampler_is_a_config_error():
-    class NoSampler:
+    class NoSampler(Prover):
         name = "lean"
 
         def prompt(self, problem: Problem) -> str:

@@ -125,7 +125,7 @@ def test_load_directory_and_jsonl(tmp_path):
     assert [(p.id, p.split, p.reference) for p in loaded] == [("r1", "heldout", "rfl"), ("r2", "train", None)]
     assert loaded[0].text == "import Mathlib\ntheorem r1 : 1 = 1 :="
     jsonl.write_text('{"id": "x", "header": ""}\n')
-    with pytest.raises(ProblemFormatError, match=r"rows.jsonl:1: missing field 'statement'"):
+    with pytest.raises(ProblemFormatError, match=r"rows.jsonl:1: .*has `header` but no `statement`"):
         prover.load(jsonl)
 
 

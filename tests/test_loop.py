@@ -242,3 +242,18 @@ def test_resume_after_kill_at_several_points(problems, finished_run, tmp_path):
     reference = finished_run[0] / "store.sqlite"
     assert sorted(after.values()) == sorted(_attempts(reference).values())
     assert not (run_dir / "checkpoints" / "round-0.tmp").exists()
+
+
+def test_model_samples_stop_at_the_provers_stop_strings(finished_run):
+    """The hf backend receives the prover's stop strings in a real run and cuts at them."""
+    import json
+
+    from provers.z3 import Z3Prover
+
+    run_dir, _ = finished_run
+    conn = sqlite3.connect(run_dir / "store.sqlite")
+    rows = conn.execute("SELECT completion, params FROM attempts WHERE generator LIKE 'hf:%'").fetchall()
+    assert rows
+    for completion, params in rows:
+        assert json.loads(params)["stop"] == list(Z3Prover.stop)
+        assert not any(s in completion for s in Z3Prover.stop)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from proofloop.commands.run import summary_lines
-from proofloop.loop import derive_seed, diversity_metrics, gate_decision, pass_metrics, retry_prompt
+from proofloop.evaluate import diversity_metrics, pass_metrics
+from proofloop.loop import derive_seed, gate_decision, retry_prompt
 
 
 def gate(pass_k, best, forgetting=0.0):

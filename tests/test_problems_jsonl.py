@@ -20,10 +20,11 @@ from proofloop.problemfile import (
     prover_of_jsonl,
     write_jsonl,
 )
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 
-class LinesProver:
+class LinesProver(Prover):
     """A tiny prover for these tests: a problem is lines of text, and no line may say 'bad'."""
 
     suffixes = (".lines",)
@@ -64,7 +65,7 @@ class LinesProver:
 
 
 @pytest.fixture(autouse=True)
-def test_provers(monkeypatch):
+def register_test_provers(monkeypatch):
     """Register the test provers, and make directory loading consider only them."""
     monkeypatch.setitem(prover_registry._cache, "lines", LinesProver())
     monkeypatch.setitem(prover_registry._cache, "words", LinesProver("words"))
@@ -224,9 +225,8 @@ def test_prover_of_jsonl(tmp_path):
 
 
 def test_prover_for_path_reads_jsonl(tmp_path, monkeypatch):
-    monkeypatch.setattr(prover_registry, "prover_names", lambda: ["lines"])
     path = write_lines(tmp_path / "a.jsonl", row(prover="words"))
-    assert prover_registry.prover_for_path(path).name == "words"
+    assert problemfile.prover_for_path(path).name == "words"
 
 
 # ---------------------------------------------------------------- load_problems
@@ -291,9 +291,27 @@ def test_bundled_problems_dir_missing(monkeypatch, tmp_path):
     import proofloop
 
     monkeypatch.setattr(proofloop, "__file__", str(tmp_path / "site-packages" / "proofloop" / "__init__.py"))
-    with pytest.raises(ProofloopError, match=r"bundled problems not found at .*problems/sygus: .*source checkout"):
+    with pytest.raises(ProofloopError, match=r"bundled problems not found \(neither .*bundled nor .*problems/sygus\); reinstall"):
         bundled_problems_dir()
 
 
 def test_problem_row_schema_lists_the_documented_fields():
     assert list(ProblemRow.model_fields) == ["id", "prover", "text", "split", "reference", "source", "meta"]
+
+
+# ---------------------------------------------------------------- Lean dataset aliases
+
+
+def test_lean_dataset_fields_are_aliases_of_the_strict_row(tmp_path):
+    lean_row = json.dumps({"id": "a", "header": "one", "statement": "two", "proof": "one\ntwo", "split": "heldout"})
+    path = write_lines(tmp_path / "d.jsonl", lean_row, row(id="b", prover="lines"))
+    # Rows that name no prover take the caller's default; the rest of the row is as strict as ever.
+    a, b = load_jsonl(path, default_prover="lines")
+    assert (a.text, a.reference, a.split, a.prover) == ("one\ntwo", "one\ntwo", "heldout", "lines")
+    assert b.id == "b"
+    with pytest.raises(ProblemFormatError, match=r"d\.jsonl:1: prover: Field required"):
+        load_jsonl(path)
+    with pytest.raises(ProblemFormatError, match=r"e\.jsonl:1: .*has `header` but no `statement`"):
+        load_jsonl(write_lines(tmp_path / "e.jsonl", json.dumps({"id": "x", "header": "h"})), default_prover="lines")
+    with pytest.raises(ProblemFormatError, match=r"f\.jsonl:1: refrence: unknown field"):
+        load_jsonl(write_lines(tmp_path / "f.jsonl", row(refrence="x")))

@@ -56,7 +56,7 @@ def test_prove_search_is_lean_only(tmp_path):
     path.write_text(EASY)
     result = runner.invoke(app, ["prove", str(path), "--search"])
     assert result.exit_code == 2
-    assert "only the Lean prover has" in result.output
+    assert "the z3 prover does not have" in result.output
 
 
 def test_prove_missing_file_is_a_clean_error(tmp_path):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from proofloop.problemfile import bundled_problems_dir
 from proofloop.types import Status
 from provers.z3 import Z3Prover
 from provers.z3.candidate import Rejection
@@ -375,10 +375,9 @@ def test_a_grammar_without_finite_terms_yields_no_samples():
     assert PROVER.sample(PROVER.from_text(looping, id="loop"), 5, random.Random(0)) == []
 
 
-def test_sampler_on_bundled_problems(repo_root: Path):
-    files = sorted((repo_root / "problems").rglob("*.sl")) if (repo_root / "problems").is_dir() else []
-    if not files:
-        pytest.skip("no bundled SyGuS problems under problems/ yet")
+def test_sampler_on_bundled_problems():
+    files = sorted(bundled_problems_dir().rglob("*.sl"))
+    assert len(files) > 300
     rng = random.Random(11)
     for path in files[:: max(1, len(files) // 60)]:
         (problem,) = PROVER.load(path)

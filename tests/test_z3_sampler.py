@@ -9,7 +9,8 @@ import pytest
 
 from provers.z3 import Z3Prover
 from provers.z3.checker import compile_text, front_end
-from provers.z3.sampler import SMALL_INTS, probe_points
+from provers.z3.constants import SMALL_INTS
+from provers.z3.lia import probe_points
 from provers.z3.sexpr import Symbol, parse_one
 
 PROVER = Z3Prover()
@@ -227,3 +228,24 @@ def test_the_default_grammar_solves_the_easy_shapes_within_64_samples(text):
     verdicts = [PROVER.check(problem, c) for c in samples(text, 64, seed=0)]
     assert any(v.verified for v in verdicts)
     assert any(v.reason == "counterexample" for v in verdicts)  # and the checker still says no to most
+
+
+def test_the_named_weights_steer_the_default_grammar():
+    """LiaWeights is what the generator reads: weights of zero remove those shapes."""
+    from provers.z3.constants import IntPool, problem_literals
+    from provers.z3.lia import DEFAULT_WEIGHTS, LiaGenerator, LiaWeights
+
+    problem = PROVER.parsed(PROVER.from_text(lia("x Int, y Int", "Int", "(>= (f x y) x)"), id="p"))
+    fun = problem.synth_funs[0]
+    only_params = LiaWeights(
+        const_weight=0.0, linear_weight=0.0, arith_weight=0.0, scale_weight=0.0, divmod_weight=0.0, ite_weight=0.0,
+        constant_body_share=0.0,
+    )
+
+    def bodies(weights: LiaWeights) -> set[str]:
+        pool = IntPool(problem_literals(problem), random.Random(3))
+        gen = LiaGenerator(fun, problem.theories, pool, invariant=False, weights=weights)
+        return {gen.body(12)[0] for _ in range(200)}
+
+    assert bodies(only_params) == {"x", "y"}
+    assert len(bodies(DEFAULT_WEIGHTS)) > 50

@@ -59,6 +59,8 @@ def check(
     """
     if interactive == (candidate is not None):
         raise ProofloopError("give either --candidate or --interactive")
+    from proofloop.problemfile import load_problem
+
     problem = load_problem(problem_file, theorem)
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
     if interactive:
@@ -66,29 +68,6 @@ def check(
         raise typer.Exit(0)
     verdict = _check_and_show(problem, read_candidate(candidate), str(problem_file), limits, as_json)
     raise typer.Exit(EXIT_CODES[verdict.status])
-
-
-def load_problem(path: Path, theorem: str | None) -> Problem:
-    """The problem in `path` (a prover's file, a JSONL file or a folder), or the one `theorem` names."""
-    from proofloop.problemfile import load_problems
-
-    return pick_problem(load_problems(path), theorem, path)
-
-
-def pick_problem(problems: list[Problem], theorem: str | None, path: Path) -> Problem:
-    """The problem named `theorem` (by id, the id's last path component, or meta "theorem")."""
-    if not problems:
-        raise ProofloopError(f"{path}: holds no problems")
-    if theorem is None:
-        if len(problems) == 1:
-            return problems[0]
-        raise ProofloopError(f"{path}: holds {len(problems)} problems; pick one with --theorem: {_names(problems)}")
-    found = [p for p in problems if theorem in (p.id, p.id.rsplit("/", 1)[-1], p.meta.get("theorem"))]
-    if not found:
-        raise ProofloopError(f"{path}: no problem named {theorem!r}; it holds: {_names(problems)}")
-    if len(found) > 1:
-        raise ProofloopError(f"{path}: {theorem!r} names {len(found)} problems: {_names(found)}; use the full id")
-    return found[0]
 
 
 def read_candidate(spec: str) -> str | bytes:
@@ -230,12 +209,6 @@ def _is_file(spec: str) -> bool:
         return Path(spec).is_file()
     except (OSError, ValueError):  # a long or odd literal candidate is not a path
         return False
-
-
-def _names(problems: list, limit: int = 20) -> str:
-    names = [p.id for p in problems[:limit]]
-    more = f" and {len(problems) - limit} more" if len(problems) > limit else ""
-    return ", ".join(names) + more
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,8 @@ class Completion:
 
 @runtime_checkable
 class Generator(Protocol):
+    """What every sampling backend implements; docs/architecture.md says where a new one plugs in."""
+
     name: str
 
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:

@@ -12,10 +12,9 @@ import logging
 import random
 import re
 from collections.abc import Sequence
-from typing import Any
-
 from proofloop.errors import ConfigError
 from proofloop.generate.base import Completion, GeneratorError, SamplingParams, check_request
+from proofloop.prover import Prover
 from proofloop.types import Problem
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,10 @@ class GrammarGenerator:
 
     name = "grammar"
 
-    def __init__(self, prover: Any, problems: Sequence[Problem], *, max_size: int = 16) -> None:
-        if not callable(getattr(prover, "sample", None)):
+    def __init__(self, prover: Prover, problems: Sequence[Problem], *, max_size: int = 16) -> None:
+        if not prover.can_sample:
             raise ConfigError(
-                f"prover {getattr(prover, 'name', prover)!r} has no grammar sampler (no sample() method); "
+                f"prover {prover.name!r} has no grammar sampler; "
                 'use a model backend (generator.backend = "hf", "vllm" or "openai") for round 0'
             )
         if max_size < 1:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
 import re
@@ -14,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from proofloop.errors import ProblemFormatError, ToolchainMissing
-from proofloop.types import CheckLimits, Problem, Split, Status, Verdict
+from proofloop.problemfile import load_jsonl
+from proofloop.prover import Prover, SearchResult
+from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
 from provers.lean.guards import GUARDS_VERSION, check_candidate
 from provers.lean.lexer import LexError, normalize, tokenize
@@ -29,11 +30,15 @@ PROMPT = "Complete the following Lean 4 code:\n\n```lean4\n"
 _FENCED = re.compile(r"^\s*```[\w-]*[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.S)
 
 
-class LeanProver:
+class LeanProver(Prover):
     """Lean 4 theorem proving: `.lean` problem files, whole-proof checks, tactic-mode sessions."""
 
     name = "lean"
     suffixes = (".lean",)
+    # The prompt opens a ```lean4 block and `target` closes it on a line of its own; a proof
+    # never holds a fence (`extract` ends it at the first one).
+    stop = ("\n```",)
+    can_search = True
 
     def __init__(self, config: LeanConfig | None = None):
         self.config = config or LeanConfig.from_env()
@@ -123,7 +128,10 @@ class LeanProver:
                 raise ProblemFormatError(path, None, "no .lean files in this directory")
             problems = [p for f in files for p in self._load_lean(f)]
         elif path.suffix == ".jsonl":
-            problems = self._load_jsonl(path)
+            problems = load_jsonl(path, default_prover=self.name)
+            others = sorted({p.prover for p in problems} - {self.name})
+            if others:
+                raise ProblemFormatError(path, None, f"holds problems for {', '.join(others)}, not Lean")
         elif path.suffix == ".lean":
             problems = self._load_lean(path)
         else:
@@ -144,43 +152,6 @@ class LeanProver:
         except SourceError as e:
             raise ProblemFormatError(path, e.line, str(e)) from None
         return [self._problem(t, id=t.name, source=str(path)) for t in tasks]
-
-    def _load_jsonl(self, path: Path) -> list[Problem]:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise ProblemFormatError(path, None, f"cannot read: {e}") from None
-        problems = []
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                problems.append(self._from_row(row, str(path)))
-            except (json.JSONDecodeError, TypeError, KeyError, SourceError) as e:
-                raise ProblemFormatError(path, n, _row_error(e)) from None
-        return problems
-
-    def _from_row(self, row: dict[str, Any], source: str) -> Problem:
-        if row.get("prover", "lean") != "lean":
-            raise TypeError(f"prover is {row['prover']!r}, not 'lean'")
-        if "text" in row:
-            text = row["text"]
-        else:
-            header = row["header"]
-            text = header + ("" if not header or header.endswith("\n") else "\n") + row["statement"]
-        task = parse_problem_text(text, stem=_identifier(str(row.get("id", "problem"))))
-        reference = row.get("reference", row.get("proof"))
-        meta = dict(row.get("meta") or {})
-        problem = self._problem(
-            task,
-            id=str(row.get("id") or task.name),
-            source=row.get("source") or source,
-            split=row.get("split", Split.TRAIN.value),
-            reference=reference,
-        )
-        problem.meta.update({k: v for k, v in meta.items() if k not in problem.meta})
-        return problem
 
     def from_text(
         self, text: str, *, id: str, source: str = "", split: str = "train", reference: str | None = None
@@ -281,6 +252,17 @@ class LeanProver:
                 outcome = replay
         return self._verdict(outcome, started)
 
+    def search(
+        self, problem: Problem, generator: Any, *, params: Any, samples: int, time_budget_s: float,
+        limits: CheckLimits,
+    ) -> SearchResult:
+        """Best-first tactic search over the REPL's proof states (see tactic.py)."""
+        from provers.lean.tactic import best_first_search
+
+        return best_first_search(
+            self, problem, generator, params=params, samples=samples, time_budget_s=time_budget_s, limits=limits
+        )
+
     def warm(self, problems: Iterable[Problem]) -> int:
         """Elaborate the headers of `problems` ahead of timed checks; returns how many."""
         pool = self.pool()
@@ -315,11 +297,3 @@ def _identifier(stem: str) -> str:
     """A Lean-safe name fragment from a file stem or id (for naming `example`s)."""
     name = re.sub(r"\W", "_", stem)
     return name if name and not name[0].isdigit() else f"p_{name}"
-
-
-def _row_error(e: Exception) -> str:
-    if isinstance(e, KeyError):
-        return f"missing field {e.args[0]!r} (need `text`, or `header` and `statement`)"
-    if isinstance(e, json.JSONDecodeError):
-        return f"not JSON: {e.msg}"
-    return str(e)

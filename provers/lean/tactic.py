@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from proofloop.errors import CheckerCrash, ProblemFormatError
 from proofloop.generate.base import Generator, SamplingParams
+from proofloop.prover import SearchResult
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.lean.checker import Outcome, elaborate, resource_outcome, timeout_outcome
 from provers.lean.guards import scan
@@ -218,18 +219,6 @@ class _Node:
     state: TacticState = field(compare=False)
     tactics: tuple[str, ...] = field(compare=False)
     logprob: float = field(compare=False)
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """How a search ended: `verified` with a proof, `rejected` (nothing left to try) or `unknown`."""
-
-    status: Status
-    proof: str | None
-    verdict: Verdict | None
-    nodes: int
-    seconds: float
-    reason: str = ""
 
 
 def best_first_search(

@@ -23,6 +23,7 @@ from pathlib import Path
 import z3
 
 from proofloop.errors import ProblemFormatError
+from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Split, Verdict
 from provers.z3 import candidate as _candidate
 from provers.z3 import prompt as _prompt
@@ -51,11 +52,13 @@ def split_of(text: str, path: str | Path | None = None) -> str:
     return m.group(1)
 
 
-class Z3Prover:
+class Z3Prover(Prover):
     """SyGuS-IF problems checked by Z3 (see the module docstring for the file conventions)."""
 
     name = "z3"
     suffixes = (".sl",)
+    stop = _prompt.STOP
+    can_sample = True
 
     def version(self) -> str:
         """The Z3 version string, recorded in every verdict."""

@@ -27,6 +27,11 @@ from provers.z3.sexpr import SExpr, Symbol, collapse, symbol_text, to_text, toke
 from provers.z3.sygus import SygusProblem, SynthFun
 
 MARKER = "; solution:\n"
+# Where sampling ends an answer: an answer is define-fun forms only (several on separate lines
+# for multi-function problems, never with a blank line or a comment between them, see
+# `target`), so a line opening any other SyGuS command is the model running on into a new
+# problem. These are the commands that follow the answer's place in a problem's text.
+STOP = ("\n(constraint", "\n(check-synth", "\n(declare-", "\n(inv-constraint")
 NAMES = ("x", "y", "z", "w", "v", "u", "t", "s", "r", "q", "p", "a", "b", "c", "d", "e")
 
 
