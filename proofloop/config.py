@@ -103,7 +103,7 @@ class TrainSection(_Section):
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
     # Device, precision, memory and LoRA: see docs/models.md ("Training") and proofloop/trainers/.
     trainer: Literal["auto", "trl", "simple"] = Field(
-        "auto", description="trl: TRL's SFTTrainer; simple: a plain loop (CPU-fast for the tiny model); "
+        "auto", description="trl: TRL's SFTTrainer; simple: a plain loop; "
         "auto: simple on CPU without LoRA, accumulation or checkpointing, trl otherwise."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto: cuda when visible.")

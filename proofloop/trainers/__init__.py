@@ -2,8 +2,8 @@
 
 - `sft.py`: TRL's SFTTrainer, for any model: device and precision, gradient accumulation and
   checkpointing, LoRA and QLoRA through peft, multi-GPU through accelerate.
-- `simple.py`: a plain PyTorch loop with length-bucketed batches; on the tiny CPU default it is
-  faster than the Trainer machinery (docs/models.md gives the measured numbers).
+- `simple.py`: a plain PyTorch loop with length-bucketed batches, for plain CPU runs
+  (docs/models.md gives the measured numbers of both paths).
 
 `pick_trainer` decides which one runs; both take the same encoded rows and settings and write
 the same checkpoint layout (`checkpoint.py`).

@@ -1,9 +1,9 @@
 """The light step loop: AdamW, linear warm-up and decay, length-bucketed batches.
 
 It does what the TRL path does for a full fine-tune (same optimizer, schedule, clipping and
-completion-only loss) with none of the Trainer machinery around each step, which on the tiny
-CPU model costs more than the step itself (docs/models.md). It honours the device and
-precision it is given; LoRA, accumulation and checkpointing are the TRL path's.
+completion-only loss) with none of the Trainer machinery around each step; docs/models.md
+gives the measured speed of both paths. It honours the device and precision it is given;
+LoRA, accumulation and checkpointing are the TRL path's.
 """
 
 from __future__ import annotations
