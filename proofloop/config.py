@@ -45,6 +45,11 @@ class ProblemsSection(_Section):
     )
     heldout_limit: int | None = Field(None, ge=1, description="Use at most this many held-out problems.")
     probe_size: int = Field(16, ge=0, description="Size of the fixed probe set of earlier-solved problems.")
+    allow_overlap: bool = Field(
+        False,
+        description="Run even when a held-out problem has the same normal form as a train problem "
+        "(variables and functions renamed, numerals kept; see `proofloop problems audit`).",
+    )
 
 
 class SamplingSection(_Section):
@@ -52,9 +57,19 @@ class SamplingSection(_Section):
     temperature: float = Field(0.7, ge=0.0, description="Sampling temperature for train problems.")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_new_tokens: int = Field(48, ge=1, description="Most tokens per completion.")
-    eval_n: int = Field(16, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
+    eval_n: int = Field(8, ge=1, description="Samples per held-out (and probe) problem when evaluating.")
     eval_temperature: float = Field(0.6, ge=0.0, description="Sampling temperature when evaluating.")
     k: int = Field(8, ge=1, description="k of the reported pass@k (at most eval_n).")
+    frontier: bool = Field(
+        True,
+        description="Spend the train budget on the frontier: problems solved sometimes, or unsolved at most one "
+        "level above the highest solved level of their family; little on those solved every time "
+        "(see proofloop/curriculum.py). Off: n samples for every train problem.",
+    )
+    budget: int = Field(1200, ge=1, description="Train samples per round under frontier sampling.")
+    mastered_share: float = Field(
+        0.1, ge=0.0, le=1.0, description="Share of the budget for one sample each of problems solved every time."
+    )
     retry_with_counterexample: bool = Field(
         False, description="Retry each failed train problem once with a counterexample in the prompt."
     )
@@ -79,6 +94,17 @@ class SelectSection(_Section):
         0.15, ge=0.0, le=1.0, description="Fraction of train problems whose reference solution is mixed in."
     )
     dedup: bool = Field(True, description="Deduplicate solutions by canonical form per problem.")
+    seed_max_level: int | None = Field(
+        None,
+        ge=1,
+        description="Seed references only from train problems at this ladder level or below (unset: any level); "
+        "the levels above are left for the loop to climb.",
+    )
+    seed_unlock: bool = Field(
+        True,
+        description="Unlock the seeded references one ladder level at a time: level 1 in round 0, every level "
+        "in the last round, evenly in between (see docs/curriculum.md).",
+    )
 
 
 class TrainSection(_Section):
@@ -86,7 +112,7 @@ class TrainSection(_Section):
         "tiny", description="Size preset of the from-scratch base model (used when generator.model is unset)."
     )
     base_pretrain_steps: int = Field(
-        300,
+        150,
         ge=0,
         description="Language-model steps of the from-scratch base model on the train problems' prompts "
         "(no solutions, no held-out problems) before round 0, so that it knows the syntax; 0: none.",
@@ -98,7 +124,7 @@ class TrainSection(_Section):
     lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay).")
     batch_size: int = Field(8, ge=1, description="Sequences per optimizer step.")
     max_seq_len: int = Field(256, ge=8, description="Prompt + candidate tokens kept per example.")
-    max_steps: int | None = Field(300, ge=1, description="Stop after this many steps (unset: by epochs alone).")
+    max_steps: int | None = Field(200, ge=1, description="Stop after this many steps (unset: by epochs alone).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
     # Device, precision, memory and LoRA: see docs/models.md ("Training") and proofloop/trainers/.
@@ -139,9 +165,25 @@ class TrainSection(_Section):
 class LoopSection(_Section):
     rounds: int = Field(3, ge=0, description="Model rounds after round 0.")
     gate_tolerance: float = Field(
-        0.0, ge=0.0, description="Largest allowed drop of held-out pass@k vs the best kept round."
+        0.0,
+        ge=0.0,
+        description="Largest allowed drop of held-out pass@k vs the best kept round. A round is discarded when "
+        "the one-sided gate_confidence upper bound of its per-problem pass@k minus the best kept round's "
+        "(paired bootstrap over held-out problems) is below -gate_tolerance: a drop within the noise keeps it.",
     )
-    forgetting_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Largest allowed probe forgetting rate.")
+    gate_confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="Confidence of the gate's paired bootstrap test (see gate_tolerance)."
+    )
+    bootstrap_resamples: int = Field(1000, ge=100, description="Bootstrap resamples for the gate and the intervals.")
+    conjectures: int = Field(
+        0,
+        ge=0,
+        description="After each round, derive up to this many new train problems from solved ones by moving a "
+        "constant; each is kept only if the moved solution verifies (proofloop/conjecture.py). 0: off.",
+    )
+    forgetting_threshold: float = Field(
+        0.1, ge=0.0, le=1.0, description="Largest allowed probe forgetting rate; a round above it is discarded."
+    )
 
 
 def _default_generator() -> GeneratorConfig:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from proofloop.errors import ProblemFormatError, ProofloopError
 from proofloop.generate.base import Completion
-from proofloop.metrics import distinct_n, mean_pass_at_k, mean_token_entropy
+from proofloop.metrics import bootstrap_ci, distinct_n, mean_pass_at_k, mean_token_entropy, pass_at_k_by_problem
 from proofloop.metrics import unique_per_solved as unique_per_solved_metric
 from proofloop.problemfile import JSONL_SUFFIX, load_problems
 from proofloop.prover import get_prover, prover_names
@@ -298,16 +298,27 @@ def prove_by_search(problem: Problem, generator, n: int, params, limits: CheckLi
 # -- run: the loop's metrics over stored attempts -------------------------------------------
 
 
-def pass_metrics(attempts: Sequence[dict], k: int, prefix: str) -> dict[str, float]:
-    """pass@1, pass@k and the solved fraction of the problems these attempts were drawn for."""
+def problem_counts(attempts: Sequence[dict]) -> dict[str, tuple[int, int]]:
+    """problem id -> (samples, verified samples)."""
     counts: dict[str, tuple[int, int]] = {}
     for a in attempts:
         n, c = counts.get(a["problem_id"], (0, 0))
         counts[a["problem_id"]] = (n + 1, c + (a["status"] == Status.VERIFIED.value))
+    return counts
+
+
+def pass_metrics(attempts: Sequence[dict], k: int, prefix: str, *, seed: int = 0) -> dict[str, float]:
+    """pass@1, pass@k with its 95% bootstrap interval over problems, and the solved fraction and count."""
+    counts = problem_counts(attempts)
+    lo, hi = bootstrap_ci(list(pass_at_k_by_problem(counts, k).values()), seed=seed)
+    solved = sum(c > 0 for _, c in counts.values())
     return {
         f"{prefix}_pass@1": mean_pass_at_k(counts, 1),
         f"{prefix}_pass@{k}": mean_pass_at_k(counts, k),
-        f"{prefix}_solved": sum(c > 0 for _, c in counts.values()) / len(counts) if counts else 0.0,
+        f"{prefix}_pass@{k}_lo": lo,
+        f"{prefix}_pass@{k}_hi": hi,
+        f"{prefix}_solved": solved / len(counts) if counts else 0.0,
+        f"{prefix}_solved_count": float(solved),
     }
 
 

@@ -24,8 +24,8 @@ from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate
 from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
 from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_generator
 from proofloop.generate.base import Completion
-from proofloop.evaluate import diversity_metrics, pass_metrics
-from proofloop.metrics import forgetting_rate, nll_per_token
+from proofloop.evaluate import diversity_metrics, pass_metrics, problem_counts
+from proofloop.metrics import forgetting_rate, nll_per_token, paired_drop_bound, pass_at_k_by_problem
 from proofloop.prover import Prover, get_prover
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
 from proofloop.store import AttemptRow, DatasetRow, Store
@@ -83,7 +83,7 @@ def run_round(ctx: RunContext, r: int) -> dict[str, float]:
     policy = current_policy(ctx, r)
     ctx.store.start_round(r, policy.label)
     with phase(ctx, r, "sample"):
-        sample(ctx, r, "train", policy, ctx.train_ids, ctx.cfg.sampling.n, ctx.cfg.sampling.temperature)
+        sample_train(ctx, r, policy)
     with phase(ctx, r, "check"):
         check(ctx, r, "train")
     # The grammar sampler cannot read feedback, so only a model policy retries.
@@ -94,6 +94,10 @@ def run_round(ctx: RunContext, r: int) -> dict[str, float]:
             check(ctx, r, "retry")
     with phase(ctx, r, "select"):
         rows = select(ctx, r)
+        if ctx.cfg.loop.conjectures:
+            from proofloop.conjecture import extend_run
+
+            extend_run(ctx, r)
     close_generators(ctx)  # sampler and trainer take the GPU in turns: the engine frees it first
     with phase(ctx, r, "train"):
         checkpoint, result = train(ctx, r, policy, rows)
@@ -195,6 +199,21 @@ def sample(
             advance(len(rows))
     ctx.store.add_round_stats(r, {f"samples_{purpose}": drawn})
     return drawn
+
+
+def sample_train(ctx: RunContext, r: int, policy: Policy) -> int:
+    """The round's train samples: n for every train problem, or a frontier plan (proofloop/curriculum.py)."""
+    s = ctx.cfg.sampling
+    if not s.frontier:
+        return sample(ctx, r, "train", policy, ctx.train_ids, s.n, s.temperature)
+    from proofloop.curriculum import frontier_plan, groups
+
+    plan = ctx.store.allocation(r)
+    if not plan:
+        plan = {a.problem_id: (a.samples, a.reason) for a in frontier_plan(ctx, r)}
+        ctx.store.set_allocation(r, [(pid, n, why) for pid, (n, why) in plan.items()])
+    by_count = groups(plan)
+    return sum(sample(ctx, r, "train", policy, ids, count, s.temperature) for count, ids in sorted(by_count.items()))
 
 
 def attempt_row(
@@ -308,8 +327,8 @@ def select(ctx: RunContext, r: int) -> list[DatasetRow]:
         a for purpose in ("train", "retry") for a in ctx.store.attempts(r, purpose, ctx.checker, ctx.checker_version)
     ]
     new = verified_rows(attempts, r)
-    if r == 0:
-        new += reference_rows(ctx)
+    if r == 0 or ctx.cfg.select.seed_unlock:
+        new += reference_rows(ctx, r)
     ctx.store.add_dataset_rows(new)
     counts = ctx.store.verified_counts(ctx.checker, ctx.checker_version, max_round=r)
     chosen = training_set(
@@ -322,9 +341,15 @@ def select(ctx: RunContext, r: int) -> list[DatasetRow]:
     return chosen
 
 
-def reference_rows(ctx: RunContext) -> list[DatasetRow]:
-    """The seed data: reference solutions of a seeded fraction of train problems, checked like any candidate."""
+def reference_rows(ctx: RunContext, r: int = 0) -> list[DatasetRow]:
+    """The seed data: reference solutions of a seeded fraction of train problems, checked like any candidate.
+
+    Only problems at the ladder levels that round r has unlocked count (curriculum.seed_level).
+    """
+    from proofloop.curriculum import seed_level, up_to_level
+
     chosen = seed_problems([ctx.problems[pid] for pid in ctx.train_ids], ctx.cfg.select.seed_fraction, ctx.cfg.run.seed)
+    chosen = up_to_level(chosen, seed_level(ctx.cfg, r))
     keyed = [(p.id, p.reference, canonical_hash(ctx.prover, p.reference)) for p in chosen]
     cached = {key: ctx.store.cached_verdict(key[0], key[2], ctx.checker, ctx.checker_version) for key in keyed}
     todo = [key for key in keyed if cached[key] is None]
@@ -340,7 +365,7 @@ def reference_rows(ctx: RunContext) -> list[DatasetRow]:
             continue
         rows.append(
             DatasetRow(
-                problem_id=key[0], candidate=key[1], canonical_hash=key[2], origin="reference", round=0,
+                problem_id=key[0], candidate=key[1], canonical_hash=key[2], origin="reference", round=r,
                 checker=verdict.checker, checker_version=verdict.checker_version, verdict_seconds=verdict.seconds,
             )
         )
@@ -401,6 +426,7 @@ def evaluate(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
         metrics.update(pass_metrics(baseline, ctx.k, "grammar_heldout"))
     solved_probe = {a["problem_id"] for a in ctx.store.attempts(r, "probe", ctx.checker, ctx.checker_version)
                     if a["status"] == Status.VERIFIED.value}
+    metrics.update(slice_metrics(ctx, r, heldout))
     metrics["forgetting"] = forgetting_rate(probe, solved_probe)
     metrics["probe_size"] = float(len(probe))
     metrics.update(diversity_metrics(heldout))
@@ -408,6 +434,20 @@ def evaluate(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
     if nll is not None:
         metrics["heldout_nll"] = nll
     return metrics
+
+
+def slice_metrics(ctx: RunContext, r: int, heldout: Sequence[dict]) -> dict[str, float]:
+    """pass@k of the generated and the hand-written held-out problems apart, and the highest levels solved."""
+    from proofloop.curriculum import ladder_metrics
+
+    baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version) if r == 0 else []
+    train = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, max_round=r)
+    out = ladder_metrics(ctx.problems, heldout, baseline, train, ctx.k, lambda a, k, p: pass_metrics(a, k, p))
+    if ctx.cfg.loop.conjectures:
+        from proofloop.conjecture import conjecture_metrics
+
+        out.update(conjecture_metrics(ctx.train_ids, train))
+    return out
 
 
 def probe_ids(ctx: RunContext, r: int) -> list[str]:
@@ -440,24 +480,53 @@ def heldout_nll(ctx: RunContext, model: Policy) -> float | None:
 
 
 def gate(ctx: RunContext, r: int, metrics: dict[str, float]) -> tuple[bool, str]:
-    """Keep M_r unless held-out pass@k fell too far below the best kept round or it forgot too much."""
+    """Keep M_r unless it forgot too much, or its held-out pass@k is significantly below the best kept round's.
+
+    Significance is a paired bootstrap over the held-out problems (metrics.paired_drop_bound):
+    M_r is discarded only when the one-sided `loop.gate_confidence` upper bound of
+    mean(pass@k of M_r - pass@k of the best kept model) per problem is below -gate_tolerance.
+    """
     key = f"heldout_pass@{ctx.k}"
     kept_before = [row["round"] for row in ctx.store.round_rows() if row["kept"] == 1 and row["round"] < r]
-    best = max((ctx.store.metrics(q).get(key) or 0.0 for q in kept_before), default=None)
+    best_round = max(kept_before, key=lambda q: ctx.store.metrics(q).get(key) or 0.0, default=None)
+    best = None if best_round is None else ctx.store.metrics(best_round).get(key) or 0.0
+    bound = None
+    if best_round is not None:
+        _, bound = paired_drop_bound(
+            heldout_pass_by_problem(ctx, r), heldout_pass_by_problem(ctx, best_round),
+            confidence=ctx.cfg.loop.gate_confidence, resamples=ctx.cfg.loop.bootstrap_resamples,
+            seed=derive_seed(ctx.cfg.run.seed, r, "gate"),
+        )
     return gate_decision(
         metrics[key], best, metrics["forgetting"], tolerance=ctx.cfg.loop.gate_tolerance,
-        forgetting_threshold=ctx.cfg.loop.forgetting_threshold, k=ctx.k,
+        forgetting_threshold=ctx.cfg.loop.forgetting_threshold, k=ctx.k, drop_bound=bound,
     )
 
 
+def heldout_pass_by_problem(ctx: RunContext, r: int) -> dict[str, float]:
+    """Held-out problem -> pass@k of round r's model."""
+    return pass_at_k_by_problem(problem_counts(ctx.store.attempts(r, "heldout", ctx.checker, ctx.checker_version)), ctx.k)
+
+
 def gate_decision(
-    pass_k: float, best_kept: float | None, forgetting: float, *, tolerance: float, forgetting_threshold: float, k: int
+    pass_k: float, best_kept: float | None, forgetting: float, *, tolerance: float, forgetting_threshold: float, k: int,
+    drop_bound: float | None = None,
 ) -> tuple[bool, str]:
-    """(kept, reason) for a round's model, given the best held-out pass@k of the kept rounds."""
+    """(kept, reason) for a round's model, given the best held-out pass@k of the kept rounds.
+
+    `drop_bound` is the paired-bootstrap upper bound of (this model - best kept) per problem;
+    with it, only a drop below -tolerance at that confidence discards. Without it, the means
+    are compared directly.
+    """
     if forgetting > forgetting_threshold:
         return False, f"forgetting {forgetting:.3f} > threshold {forgetting_threshold:g}"
     if best_kept is None:
         return True, "first model"
+    if drop_bound is not None:
+        if drop_bound < -tolerance:
+            return False, (f"heldout_pass@{k} {pass_k:.3f} significantly below best kept {best_kept:.3f} "
+                           f"(difference upper bound {drop_bound:+.3f})")
+        return True, f"heldout_pass@{k} {pass_k:.3f} (best kept {best_kept:.3f}, difference upper bound {drop_bound:+.3f})"
     if pass_k < best_kept - tolerance:
         return False, f"heldout_pass@{k} {pass_k:.3f} fell below best kept {best_kept:.3f} by more than {tolerance:g}"
     return True, f"heldout_pass@{k} {pass_k:.3f} (best kept {best_kept:.3f})"
@@ -532,6 +601,10 @@ def create_run(cfg: RunConfig, ui: Any) -> RunContext:
     """Load the problems, make a new run directory with its store, and set up the base model."""
     prover = configured_prover(cfg)
     problems = load_run_problems(cfg, prover)
+    if not cfg.problems.allow_overlap:
+        from proofloop.audit import audit, refuse_overlap
+
+        refuse_overlap(audit(prover, problems), str(cfg.problems.path or "the bundled problems"))
     store = Store.create(cfg.run_dir(), cfg)
     try:
         store.add_problems(problems, [prover.prompt(p) for p in problems])

@@ -105,3 +105,46 @@ def nll_per_token(logprob_sums: Sequence[float], token_counts: Sequence[int]) ->
     if total == 0:
         return 0.0
     return -math.fsum(logprob_sums) / total
+
+
+def pass_at_k_by_problem(counts: Mapping[str, tuple[int, int]], k: int) -> dict[str, float]:
+    """problem id -> pass@k, from problem id -> (samples n, passed c)."""
+    return {pid: pass_at_k(n, c, k) for pid, (n, c) in counts.items()}
+
+
+def _resampled_means(values: Sequence[float], resamples: int, seed: int) -> list[float]:
+    """Means of `resamples` bootstrap resamples (with replacement) of `values`, sorted."""
+    import random
+
+    rng = random.Random(seed)
+    size = len(values)
+    return sorted(math.fsum(values[rng.randrange(size)] for _ in range(size)) / size for _ in range(resamples))
+
+
+def bootstrap_ci(
+    values: Sequence[float], *, confidence: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values` (one value per problem); (0, 0) if empty."""
+    if not values:
+        return 0.0, 0.0
+    means = _resampled_means(list(values), resamples, seed)
+    tail = (1.0 - confidence) / 2
+    return means[int(tail * (resamples - 1))], means[int(math.ceil((1 - tail) * (resamples - 1)))]
+
+
+def paired_drop_bound(
+    current: Mapping[str, float], reference: Mapping[str, float], *, confidence: float = 0.95,
+    resamples: int = 1000, seed: int = 0,
+) -> tuple[float, float]:
+    """(mean difference, one-sided upper bound) of current - reference over their common problems.
+
+    A paired bootstrap over problems: each resample draws problems with replacement and takes
+    the mean of their differences. When the upper bound is below 0, current is lower than
+    reference with the given confidence; otherwise the difference is within the noise.
+    """
+    common = sorted(set(current) & set(reference))
+    diffs = [current[p] - reference[p] for p in common]
+    if not diffs:
+        return 0.0, 0.0
+    means = _resampled_means(diffs, resamples, seed)
+    return math.fsum(diffs) / len(diffs), means[int(math.ceil(confidence * (resamples - 1)))]

@@ -11,6 +11,7 @@ import html
 import json
 import logging
 import math
+import re
 from datetime import datetime, timezone
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ PHASE_TIME_KEYS = ("time_sample_s", "time_check_s", "time_select_s", "time_train
 DIVERSITY_KEYS = ("unique_per_solved", "distinct_2", "entropy")
 # Metrics that count things: shown without decimals.
 COUNT_KEYS = frozenset({"solved_train", "solved_train_round", "dataset_size", "train_rows", "kept"})
-PLOT_NAMES = ("pass_at_k", "solved_train", "diversity", "forgetting", "time_per_phase")
+PLOT_NAMES = ("pass_at_k", "solved_train", "diversity", "forgetting", "time_per_phase", "levels")
 HTML_NAME = "report.html"
 EXAMPLES = 6
 
@@ -263,6 +264,11 @@ def plot_pass_at_k(summary: RunSummary, path: Path) -> Path:
         if rounds:
             drawn = True
             ax.plot(rounds, values, marker="o", color=color, label=key.removeprefix("heldout_"))
+            band = [(r, summary.value(r, f"{key}_lo"), summary.value(r, f"{key}_hi")) for r in rounds]
+            band = [b for b in band if b[1] is not None and b[2] is not None]
+            if band:  # the 95% bootstrap interval over problems
+                ax.fill_between([b[0] for b in band], [b[1] for b in band], [b[2] for b in band], color=color,
+                                alpha=0.15, label=f"{key.removeprefix('heldout_')} 95% interval")
             bad = [(r, v) for r, v in zip(rounds, values) if r in discarded]
             if bad:
                 ax.scatter(*zip(*bad), s=110, facecolors="none", edgecolors="red", zorder=3, linewidths=1.5)
@@ -357,7 +363,48 @@ def plot_time_per_phase(summary: RunSummary, path: Path) -> Path:
     return _finish(fig, ax, path, rounds, "seconds", "Time per phase")
 
 
+def level_grid(summary: RunSummary, prefix: str) -> tuple[list[int], list[int], list[list[float | None]]]:
+    """(levels, rounds, solved counts[level][round]) from the `{prefix}_level{L}_solved` metrics."""
+    pattern = re.compile(rf"{prefix}_level(\d+)_solved")
+    levels = sorted({int(m.group(1)) for values in summary.metrics.values() for key in values if (m := pattern.fullmatch(key))})
+    rounds = summary.round_numbers
+    return levels, rounds, [[summary.value(r, f"{prefix}_level{lv}_solved") for r in rounds] for lv in levels]
+
+
+def plot_levels(summary: RunSummary, path: Path) -> Path:
+    """Heatmaps of the climb: held-out problems solved per level per round (of those at the level),
+    and train problems solved so far per level."""
+    fig = _figure(9.0, 3.8)
+    for i, (prefix, title) in enumerate((("heldout", "held-out solved / level size"), ("train", "train solved so far"))):
+        ax = fig.add_subplot(1, 2, i + 1)
+        levels, rounds, grid = level_grid(summary, prefix)
+        if not levels:
+            _no_data(ax, f"{prefix} levels")
+            ax.set_title(title)
+            continue
+        totals = [[summary.value(r, f"heldout_level{lv}_total") for r in rounds] for lv in levels]
+        shade = [
+            [(v or 0.0) / (t or 1.0) if prefix == "heldout" else (v or 0.0) for v, t in zip(row, trow)]
+            for row, trow in zip(grid, totals)
+        ]
+        top = 1.0 if prefix == "heldout" else max(1.0, max(max(row) for row in shade))
+        ax.imshow(shade, aspect="auto", origin="lower", cmap="viridis", vmin=0.0, vmax=top)
+        for y, row in enumerate(grid):
+            for x, v in enumerate(row):
+                t = totals[y][x]
+                label = "-" if v is None else (f"{v:.0f}/{t:.0f}" if prefix == "heldout" and t else f"{v:.0f}")
+                ax.text(x, y, label, ha="center", va="center", fontsize=7, color="white" if shade[y][x] < 0.6 * top else "black")
+        ax.set_xticks(range(len(rounds)), [str(r) for r in rounds])
+        ax.set_yticks(range(len(levels)), [str(lv) for lv in levels])
+        ax.set_xlabel("round")
+        ax.set_ylabel("level")
+        ax.set_title(title)
+    fig.savefig(path)
+    return path
+
+
 PLOTTERS = {
+    "levels": plot_levels,
     "pass_at_k": plot_pass_at_k,
     "solved_train": plot_solved_train,
     "diversity": plot_diversity,

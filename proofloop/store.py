@@ -73,6 +73,11 @@ MIGRATIONS: list[str] = [
     CREATE TABLE round_stats(round INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL,
         PRIMARY KEY(round, key));
     """,
+    # How a round spread its train samples over the problems (frontier sampling).
+    """
+    CREATE TABLE allocations(round INTEGER NOT NULL, problem_id TEXT NOT NULL, samples INTEGER NOT NULL,
+        reason TEXT NOT NULL, PRIMARY KEY(round, problem_id));
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -424,6 +429,37 @@ class Store:
         hi = 2**62 if max_round is None else max_round
         args = [checker, version, Status.VERIFIED.value, *purposes, lo, hi, *exclude_generators]
         return self.conn.execute(sql + group_by, args)
+
+    def outcomes(
+        self, checker: str, version: str, *, purposes: Sequence[str] = ("train", "retry"), max_round: int | None = None
+    ) -> dict[tuple[int, str], tuple[int, int]]:
+        """(round, problem) -> (attempts, verified attempts) for these purposes, up to max_round."""
+        marks = ", ".join("?" for _ in purposes)
+        hi = 2**62 if max_round is None else max_round
+        cur = self.conn.execute(
+            "SELECT a.round, a.problem_id, COUNT(*), SUM(CASE WHEN v.status = ? THEN 1 ELSE 0 END) "
+            "FROM attempts a LEFT JOIN verdicts v ON v.problem_id = a.problem_id "
+            "AND v.canonical_hash = a.canonical_hash AND v.checker = ? AND v.checker_version = ? "
+            f"WHERE a.purpose IN ({marks}) AND a.round <= ? GROUP BY a.round, a.problem_id",
+            [Status.VERIFIED.value, checker, version, *purposes, hi],
+        )
+        return {(r[0], r[1]): (r[2], r[3] or 0) for r in cur}
+
+    # -- allocations (frontier sampling) ---------------------------------------------------
+
+    def set_allocation(self, round: int, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Record a round's (problem, samples, reason) plan, replacing any earlier plan of that round."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM allocations WHERE round = ?", (round,))
+            self.conn.executemany(
+                "INSERT INTO allocations(round, problem_id, samples, reason) VALUES (?, ?, ?, ?)",
+                [(round, pid, n, reason) for pid, n, reason in rows],
+            )
+
+    def allocation(self, round: int) -> dict[str, tuple[int, str]]:
+        """A round's recorded plan: problem -> (samples, reason); {} when none was recorded."""
+        cur = self.conn.execute("SELECT problem_id, samples, reason FROM allocations WHERE round = ?", (round,))
+        return {r[0]: (r[1], r[2]) for r in cur}
 
     # -- dataset ---------------------------------------------------------------------------
 

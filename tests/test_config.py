@@ -54,7 +54,7 @@ def test_override_values_are_toml_literals_else_strings(item, value):
         (
             ["sampling.nn=3"],
             "config: unknown key 'sampling.nn'; allowed: n, temperature, top_p, max_new_tokens, eval_n, "
-            "eval_temperature, k, retry_with_counterexample",
+            "eval_temperature, k, frontier, budget, mastered_share, retry_with_counterexample",
         ),
         (
             ["bogus.x=1"],
@@ -63,7 +63,7 @@ def test_override_values_are_toml_literals_else_strings(item, value):
         ),
         (["round0=neural"], "config: round0: must be one of 'grammar' or 'model' (got 'neural')"),
         (["train.from=scratch"], "config: train.from: must be one of 'base' or 'continue' (got 'scratch')"),
-        (["sampling.k=32"], "config: sampling.k: must be <= eval_n (16) (got 32)"),
+        (["sampling.k=32"], "config: sampling.k: must be <= eval_n (8) (got 32)"),
         (["select.seed_fraction=1.5"], "config: select.seed_fraction: must be <= 1.0 (got 1.5)"),
         (["checker.executor=slurm"], "config: checker.executor: must be one of 'local' or 'ray' (got 'slurm')"),
         (["checker.timeout_s=0"], "config: checker.timeout_s: must be > 0.0 (got 0)"),

@@ -143,7 +143,13 @@ def test_gate_discards_a_forced_regression(problems, tmp_path, monkeypatch):
             metrics[f"heldout_pass@{ctx.k}"] = -1.0
         return metrics
 
+    real_by_problem = loop.heldout_pass_by_problem
+
+    def by_problem(ctx, r):  # and every held-out problem, as the paired gate sees it, fell from 1 to 0
+        return {pid: 0.0 if r == 1 else 1.0 for pid in real_by_problem(ctx, r)}
+
     monkeypatch.setattr(loop, "evaluate", regressing)
+    monkeypatch.setattr(loop, "heldout_pass_by_problem", by_problem)
     config = write_config(tmp_path / "c.toml", problems, tmp_path / "runs", "gated",
                           sampling={"n": 2, "eval_n": 2, "k": 2}, train={"max_steps": 1})
     result = runner.invoke(app, ["run", "--config", str(config), "--no-report"])
@@ -152,7 +158,8 @@ def test_gate_discards_a_forced_regression(problems, tmp_path, monkeypatch):
     run_dir = tmp_path / "runs" / "gated"
     conn = sqlite3.connect(run_dir / "store.sqlite")
     (kept, reason), = conn.execute("SELECT kept, gate_reason FROM rounds WHERE round = 1").fetchall()
-    assert kept == 0 and reason.startswith("heldout_pass@2 -1.000 fell below best kept ")
+    assert kept == 0 and reason.startswith("heldout_pass@2 -1.000 significantly below best kept ")
+    assert "difference upper bound -1.000" in reason
     assert conn.execute("SELECT round, kept FROM checkpoints ORDER BY round").fetchall() == [(0, 1), (1, 0)]
     assert conn.execute("SELECT value FROM metrics WHERE round = 1 AND key = 'kept'").fetchone() == (0.0,)
     # The next round samples from the last kept model, not the discarded one.

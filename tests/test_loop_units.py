@@ -29,6 +29,16 @@ def test_gate_discards_too_much_forgetting_even_when_pass_k_improves():
     assert gate(0.9, 0.2, forgetting=0.5)[0] is True
 
 
+def test_gate_with_a_paired_bound_keeps_a_drop_within_the_noise():
+    def paired(pass_k, best, bound):
+        return gate_decision(pass_k, best, 0.0, tolerance=0.0, forgetting_threshold=0.1, k=8, drop_bound=bound)
+
+    assert paired(0.18, 0.2, 0.01) == (True, "heldout_pass@8 0.180 (best kept 0.200, difference upper bound +0.010)")
+    assert paired(0.1, 0.2, -0.03)[0] is False
+    assert "significantly below best kept 0.200" in paired(0.1, 0.2, -0.03)[1]
+    assert gate_decision(0.9, 0.2, 0.2, tolerance=0.0, forgetting_threshold=0.1, k=8, drop_bound=0.5)[0] is False
+
+
 def attempt(pid, status, candidate="(+ x 1)", chash="h", num_tokens=4, logprob=-2.0):
     return {"problem_id": pid, "status": status, "candidate": candidate, "completion": candidate,
             "canonical_hash": chash, "num_tokens": num_tokens, "logprob": logprob}
@@ -41,7 +51,12 @@ def test_pass_metrics_use_the_unbiased_estimator_per_problem():
     assert m["heldout_pass@1"] == pytest.approx((1 / 4 + 0) / 2)
     assert m["heldout_pass@2"] == pytest.approx((1 - (3 * 2) / (4 * 3)) / 2)
     assert m["heldout_solved"] == 0.5
-    assert pass_metrics([], 2, "heldout") == {"heldout_pass@1": 0.0, "heldout_pass@2": 0.0, "heldout_solved": 0.0}
+    assert m["heldout_solved_count"] == 1.0
+    assert 0.0 <= m["heldout_pass@2_lo"] <= m["heldout_pass@2"] <= m["heldout_pass@2_hi"] <= 0.5
+    assert pass_metrics([], 2, "heldout") == {
+        "heldout_pass@1": 0.0, "heldout_pass@2": 0.0, "heldout_pass@2_lo": 0.0, "heldout_pass@2_hi": 0.0,
+        "heldout_solved": 0.0, "heldout_solved_count": 0.0,
+    }
 
 
 def test_diversity_metrics():
@@ -116,7 +131,7 @@ def scripted_run(tmp_path):
     problems = write_problems(tmp_path / "problems")
     cfg = load_config(None, [f"problems.path={json.dumps(str(problems))}", f"run.out_dir={json.dumps(str(tmp_path))}",
                              "run.name=retry", "generator.model=unused", "checker.workers=1",
-                             "sampling.retry_with_counterexample=true", "sampling.n=2"])
+                             "sampling.retry_with_counterexample=true", "sampling.n=2", "problems.allow_overlap=true"])
     return loop.create_run(cfg, _NoUI())
 
 

@@ -136,3 +136,29 @@ def test_nll_per_token():
         nll_per_token([-1.0], [1, 2])
     with pytest.raises(ValueError):
         nll_per_token([-1.0], [-1])
+
+
+def test_bootstrap_ci_brackets_the_mean_and_narrows_with_more_problems():
+    from proofloop.metrics import bootstrap_ci
+
+    few = [1.0, 0.0, 1.0, 0.0]
+    many = few * 50
+    lo, hi = bootstrap_ci(few, seed=1)
+    assert 0.0 <= lo <= 0.5 <= hi <= 1.0
+    lo2, hi2 = bootstrap_ci(many, seed=1)
+    assert lo <= lo2 <= 0.5 <= hi2 <= hi and hi2 - lo2 < hi - lo
+    assert bootstrap_ci([], seed=1) == (0.0, 0.0)
+    assert bootstrap_ci([0.3] * 10) == pytest.approx((0.3, 0.3))
+
+
+def test_paired_drop_bound_separates_noise_from_a_real_drop():
+    from proofloop.metrics import paired_drop_bound
+
+    ref = {f"p{i}": 1.0 if i % 2 else 0.0 for i in range(60)}
+    swapped = {f"p{i}": 0.0 if i % 2 else 1.0 for i in range(60)}  # same mean, different problems
+    mean, upper = paired_drop_bound(swapped, ref, seed=2)
+    assert mean == 0.0 and upper > 0.0  # within the noise: not a significant drop
+    lower = {p: v * 0.5 for p, v in ref.items()}
+    mean, upper = paired_drop_bound(lower, ref, seed=2)
+    assert mean == pytest.approx(-0.25) and upper < 0.0
+    assert paired_drop_bound({"a": 1.0}, {"b": 1.0}) == (0.0, 0.0)  # no common problems

@@ -15,6 +15,10 @@ from proofloop.types import CheckLimits, Problem, Status
 BUNDLED = Path(__file__).resolve().parents[1] / "problems" / "sygus"
 IDS = sorted(str(p.relative_to(BUNDLED).with_suffix("")) for p in BUNDLED.rglob("*.sl"))
 LIMITS = CheckLimits(timeout_s=30)
+# Every hand-written problem, and one generated problem in eight: problems/generate.py verifies
+# each generated reference with Z3 before writing it, and test_problems_generate.py checks that
+# the bundled files are byte for byte what it writes.
+CHECKED = [pid for pid in IDS if not pid.startswith("gen/")] + [pid for pid in IDS if pid.startswith("gen/")][::8]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +70,10 @@ def test_counts_meet_the_minimums_and_splits_are_disjoint(problems):
     assert groups["lia", "train"] + groups["lia", "heldout"] >= 40
     assert groups["inv", "train"] + groups["inv", "heldout"] >= 20
     assert groups["gen", "train"] + groups["gen", "heldout"] >= 200
-    for group in ("lia", "inv", "gen"):
+    for group in ("lia", "inv"):
         assert groups[group, "heldout"] >= 0.15 * (groups[group, "train"] + groups[group, "heldout"]), group
+    # the generated ladder is a large train pool; its held-out set is one in 16 of each (family, level)
+    assert groups["gen", "heldout"] >= 100 and groups["gen", "train"] >= 1500
     train = {p.text for p in problems.values() if p.split == "train"}
     heldout = {p.text for p in problems.values() if p.split == "heldout"}
     assert not train & heldout
@@ -86,7 +92,7 @@ def test_hand_written_problems_cover_the_sygus_features(problems):
     assert any(") Bool)" in t and "(synth-fun " in t for t in texts.values())
 
 
-@pytest.mark.parametrize("pid", IDS)
+@pytest.mark.parametrize("pid", CHECKED)
 def test_reference_verifies_and_a_wrong_variant_is_rejected(problems, pid):
     problem = problems[pid]
     z3 = get_prover("z3")

@@ -39,10 +39,15 @@ def comments(text: str) -> dict[str, str]:
 
 
 def test_bundled_files_are_what_the_default_command_writes(tmp_path):
-    result = run_script("--out", str(tmp_path), "--count", "300", "--seed", "0")
+    import shutil
+
+    # The hand-written problems beside the output directory take part: none of their normal forms is drawn.
+    for sibling in ("lia", "inv"):
+        shutil.copytree(GEN_DIR.parent / sibling, tmp_path / "sygus" / sibling)
+    result = run_script("--out", str(tmp_path / "sygus" / "gen"), "--count", "2400", "--seed", "0")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:3] == ["problems: 300", "train: 240", "heldout: 60"]
-    written = {p.name: p.read_bytes() for p in tmp_path.glob("*.sl")}
+    assert result.stdout.splitlines()[:3] == ["problems: 1786", "train: 1663", "heldout: 123"]
+    written = {p.name: p.read_bytes() for p in (tmp_path / "sygus" / "gen").glob("*.sl")}
     bundled = {p.name: p.read_bytes() for p in GEN_DIR.glob("*.sl")}
     assert written.keys() == bundled.keys()
     assert [name for name in written if written[name] != bundled[name]] == []
@@ -50,37 +55,40 @@ def test_bundled_files_are_what_the_default_command_writes(tmp_path):
 
 def test_bundled_files_follow_the_conventions(gen):
     files = sorted(GEN_DIR.glob("*.sl"))
-    assert len(files) == 300
+    assert len(files) == 1786
     families, splits, prompts = Counter(), Counter(), set()
+    levels: Counter = Counter()
     for path in files:
         text = path.read_text()
         meta = comments(text)
         assert meta["split"] in ("train", "heldout"), path
-        assert 1 <= int(meta["difficulty"]) <= 5, path
+        assert 1 <= int(meta["level"]) <= 5, path
         assert path.stem.startswith(meta["family"] + "_"), path
         assert meta["reference"].startswith("(define-fun ") and len(meta["reference"]) <= 120, path
         prompt = "".join(line + "\n" for line in text.splitlines() if not line.startswith(";"))
         assert len(prompt) <= 400, path
         prompts.add(prompt)
         families[meta["family"]] += 1
-        splits[meta["family"], meta["split"]] += 1
+        levels[meta["family"], meta["level"]] += 1
+        splits[meta["family"], meta["level"], meta["split"]] += 1
     assert len(prompts) == len(files)  # no problem appears twice, so none is in both splits
     assert set(families) == set(gen.FAMILIES)
-    for family, n in families.items():
-        assert splits[family, "heldout"] == (n + 3) // 5, family
-    difficulties = Counter(int(comments(p.read_text())["difficulty"]) for p in files)
-    assert set(difficulties) == {1, 2, 3, 4, 5}
+    for (family, level), n in levels.items():  # one in HELDOUT_EVERY of each (family, level): 1, 17, 33, ...
+        assert splits[family, level, "heldout"] == (n + gen.HELDOUT_EVERY - 2) // gen.HELDOUT_EVERY, (family, level)
+    assert {int(level) for _, level in levels} == {1, 2, 3, 4, 5}
 
 
-def test_generation_is_deterministic_and_seeded(gen):
-    first = [(stem, spec.problem(), split) for stem, spec, split in gen.generate(24, 5)]
-    again = [(stem, spec.problem(), split) for stem, spec, split in gen.generate(24, 5)]
-    other = [(stem, spec.problem(), split) for stem, spec, split in gen.generate(24, 6)]
+def test_generation_is_deterministic_seeded_and_distinct_by_normal_form(gen):
+    first = [(stem, spec.problem(), split) for stem, spec, split in gen.generate(60, 5)]
+    again = [(stem, spec.problem(), split) for stem, spec, split in gen.generate(60, 5)]
+    other = [(stem, spec.problem(), split) for stem, spec, split in gen.generate(60, 6)]
     assert first == again
     assert first != other
-    assert len(first) == 24
-    heldout = sum((n + 3) // 5 for n in gen.family_counts(24).values())  # instances 1, 6, 11, ...
-    assert Counter(split for *_, split in first) == {"train": 24 - heldout, "heldout": heldout}
+    assert len(first) == 60
+    assert len({gen.spec_form(spec) for _, spec, _ in gen.generate(60, 5)}) == 60
+    assert "heldout" in {split for *_, split in first}
+    taken = {gen.spec_form(spec) for _, spec, _ in gen.generate(60, 5)}
+    assert taken.isdisjoint(gen.spec_form(spec) for _, spec, _ in gen.generate(60, 5, taken))
 
 
 @pytest.mark.parametrize("count", [9, 10, 17, 100, 299, 300, 301, 1000])

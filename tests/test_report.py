@@ -154,3 +154,25 @@ def test_report_damaged_config(tmp_path):
         conn.execute("UPDATE meta SET value = '{not json' WHERE key = 'config'")
     with pytest.raises(RunDirError, match="saved config is not valid JSON"):
         load_summary(run_dir)
+
+
+def test_levels_heatmap_reads_the_per_level_counts(tmp_path):
+    from proofloop.report import level_grid, plot_levels
+    from proofloop.store import Store
+
+    run_dir = build_run(tmp_path / "levels")
+    with Store.open(run_dir) as store:
+        for r, solved in ((0, (2, 0)), (1, (3, 1)), (2, (4, 2))):
+            kept, reason = GATES[r]
+            store.finish_round(r, kept=kept, gate_reason=reason, checkpoint=None, metrics={
+                "heldout_level1_solved": solved[0], "heldout_level1_total": 4,
+                "heldout_level3_solved": solved[1], "heldout_level3_total": 5,
+                "train_level1_solved": 10 * (r + 1),
+            })
+    summary = load_summary(run_dir)
+    assert level_grid(summary, "heldout") == ([1, 3], [0, 1, 2], [[2, 3, 4], [0, 1, 2]])
+    assert level_grid(summary, "train") == ([1], [0, 1, 2], [[10, 20, 30]])
+    path = plot_levels(summary, tmp_path / "levels.png")
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    # a run without ladder metrics still gets the plot, saying there is nothing to show
+    assert plot_levels(load_summary(build_run(tmp_path / "plain")), tmp_path / "plain.png").stat().st_size > 0

@@ -147,3 +147,49 @@ def test_grammar_samples_keep_their_verdicts_through_the_prompt():
             before = PROVER.check(problem, candidate)
             after = PROVER.check(problem, PROVER.extract(completion, prompt))
             assert (before.status, before.reason) == (after.status, after.reason), (problem.id, candidate)
+
+
+CLAMP = """(set-logic LIA)
+(synth-fun f ((v Int)) Int)
+(declare-var v Int)
+(constraint (>= (f v) 17))
+(constraint (<= (f v) 40))
+(constraint (=> (and (<= 17 v) (<= v 40)) (= (f v) v)))
+(check-synth)
+"""
+
+
+def test_numerals_become_placeholders_listed_in_a_legend():
+    prompt = PROVER.prompt(PROVER.from_text(CLAMP, id="clamp"))
+    assert prompt.startswith("; literals: k0=17 k1=40\n")
+    assert "(constraint (>= (f x) k0))" in prompt and "(<= x k1)" in prompt
+    assert "17" not in problem_part(prompt).split("\n", 1)[1]
+
+
+def test_placeholders_are_written_back_and_the_checker_judges_the_numbers():
+    problem = PROVER.from_text(CLAMP, id="clamp")
+    prompt = PROVER.prompt(problem)
+    right = PROVER.extract("(ite (< x k0) k0 (ite (> x k1) k1 x)))", prompt)
+    assert right == "(define-fun f ((x Int)) Int (ite (< x 17) 17 (ite (> x 40) 40 x)))"
+    assert PROVER.check(problem, right).verified
+    swapped = PROVER.extract("(ite (< x k1) k1 (ite (> x k0) k0 x)))", prompt)
+    assert not PROVER.check(problem, swapped).verified
+    unknown = PROVER.extract("(ite (< x k7) k0 x))", prompt)  # not in the legend: stays a symbol
+    assert "k7" in unknown and not PROVER.check(problem, unknown).verified
+    # target is the inverse: the reference's numbers become the prompt's placeholders
+    assert PROVER.target(prompt, right) == "(ite (< x k0) k0 (ite (> x k1) k1 x)))"
+    assert PROVER.target(prompt, "(define-fun f ((q Int)) Int (+ q 17 2))") == "(+ x k0 2))"
+
+
+def test_no_placeholders_where_a_numeral_is_not_a_constant_or_k_names_are_taken():
+    bv = """(set-logic BV)
+(synth-fun f ((x (_ BitVec 32))) (_ BitVec 32))
+(declare-var x (_ BitVec 32))
+(constraint (= (f x) (bvadd x #x00000003)))
+(check-synth)
+"""
+    assert "; literals:" not in PROVER.prompt(PROVER.from_text(bv, id="bv"))
+    taken = CLAMP.replace("(synth-fun f ((v Int)) Int)", "(define-fun k0 () Int 3)\n(synth-fun f ((v Int)) Int)")
+    assert "; literals:" not in PROVER.prompt(PROVER.from_text(taken, id="taken"))
+    small = difference("a", "b").replace("(- a b)", "(+ a b 1)")
+    assert "; literals:" not in PROVER.prompt(PROVER.from_text(small, id="small"))  # 0 and 1 stay

@@ -21,12 +21,19 @@ log = logging.getLogger(__name__)
 
 # Greppable per-round lines, in print order; K is the configured k of pass@k.
 SUMMARY_KEYS = (
-    "solved_train", "solved_train_round", "heldout_pass@1", "heldout_pass@K", "grammar_heldout_pass@1",
-    "grammar_heldout_pass@K", "forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll",
+    "solved_train", "solved_train_round", "heldout_pass@1", "heldout_pass@K", "heldout_pass@K_lo", "heldout_pass@K_hi",
+    "heldout_gen_pass@K", "heldout_hand_solved_count", "heldout_max_level", "train_max_level",
+    "grammar_heldout_pass@1", "grammar_heldout_pass@K", "grammar_heldout_hand_solved_count", "conjectures_made",
+    "conjectures_solved", "forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll",
     "dataset_size", "train_rows", "train_loss_first", "train_loss_last", "samples_per_s", "checks_per_s",
-    "train_tokens_per_s", "time_sample_s", "time_check_s", "time_train_s", "time_eval_s",
+    "train_tokens_per_s", "time_pretrain_s", "time_sample_s", "time_check_s", "time_select_s", "time_train_s",
+    "time_eval_s",
 )
-_COUNTS = {"solved_train", "solved_train_round", "dataset_size", "train_rows"}
+_COUNTS = {
+    "solved_train", "solved_train_round", "dataset_size", "train_rows", "heldout_hand_solved_count",
+    "heldout_max_level", "train_max_level", "grammar_heldout_hand_solved_count", "conjectures_made",
+    "conjectures_solved",
+}
 
 
 class RunUI:

@@ -113,9 +113,13 @@ class Z3Prover(Prover):
         except ParseError as e:
             raise ProblemFormatError(problem.source or problem.id, e.line, e.message) from None
 
+    def normal_form(self, problem: Problem) -> str:
+        """Variables and synthesised functions renamed canonically, numerals kept (see prompt.py)."""
+        return _prompt.normal_form(problem.text, self.parsed(problem))
+
     def extract(self, completion: str, prompt: str = "") -> str:
         """The consecutive (define-fun ...) forms at the start of `prompt`'s opening + `completion`, or ""."""
-        return _candidate.extract(_prompt.complete(completion, prompt))
+        return _prompt.unplace(_candidate.extract(_prompt.complete(completion, prompt)), prompt)
 
     def target(self, prompt: str, candidate: str) -> str | None:
         """What a model should write after `prompt` to give `candidate` (None if it cannot be written so)."""

@@ -8,7 +8,11 @@ problems of one kind look alike to a model:
   `max` instead of one per spelling of its arguments. The renaming is a bijection onto names
   the problem does not use, so the prompt states the same problem;
 - it ends with `; solution:` and the opening of the first function's definition,
-  `(define-fun f ((x Int) (y Int)) Int `, so the model writes only the body.
+  `(define-fun f ((x Int) (y Int)) Int `, so the model writes only the body;
+- in integer problems, numerals other than 0 and 1 become placeholders k0, k1, ... in order of
+  appearance, listed in a first `; literals: k0=17 k1=5` line. A model then copies one short
+  symbol (as it copies a variable) instead of spelling a number it has to read off the
+  constraints; `extract` writes the numbers back, so the checker sees an ordinary candidate.
 
 Parameter names are local to a `define-fun`, so a candidate written against the renamed header
 solves the original problem as it stands: the checker reads it against the problem file, never
@@ -19,6 +23,7 @@ a model should write after the prompt.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from itertools import count
 
@@ -27,6 +32,9 @@ from provers.z3.sexpr import SExpr, Symbol, collapse, symbol_text, to_text, toke
 from provers.z3.sygus import SygusProblem, SynthFun
 
 MARKER = "; solution:\n"
+LEGEND = "; literals:"
+_NUMERAL = re.compile(r"(?<=[ (])([0-9]+)(?=[ )\n]|\Z)")
+_PLACEHOLDER = re.compile(r"(?<![^\s()])(k[0-9]+)(?![^\s()])")
 # Where sampling ends an answer: an answer is define-fun forms only (several on separate lines
 # for multi-function problems, never with a blank line or a comment between them, see
 # `target`), so a line opening any other SyGuS command is the model running on into a new
@@ -80,12 +88,63 @@ def _standard_names():
         yield f"x{i}"
 
 
-def prompt(text: str, problem: SygusProblem) -> str:
-    """The model's view of the problem in `text` (see the module docstring)."""
-    rename = renaming(problem, symbols_of(text))
+def prompt(text: str, problem: SygusProblem, *, literals: bool = True) -> str:
+    """The model's view of the problem in `text` (see the module docstring).
+
+    `literals=False` keeps the numerals as written (the normal form that problem audits compare).
+    """
+    symbols = symbols_of(text)
+    rename = renaming(problem, symbols)
     body = collapse(text, rename=rename)
     opening = header(problem.synth_funs[0], rename) if problem.synth_funs else ""
-    return f"{body}\n{MARKER}{opening}"
+    legend = ""
+    if literals and _placeholders_apply(problem, body, symbols):
+        numbers = literal_placeholders(body)
+        if numbers:
+            body = _NUMERAL.sub(lambda m: numbers.get(m.group(1), m.group(1)), body)
+            legend = f"{LEGEND} {' '.join(f'{name}={value}' for value, name in numbers.items())}\n"
+    return f"{legend}{body}\n{MARKER}{opening}"
+
+
+def _placeholders_apply(problem: SygusProblem, body: str, symbols: set[str]) -> bool:
+    """Integer problems only (a bit-vector width is a numeral too), and no k<digits> symbol of its own."""
+    if "BV" in (problem.logic or "") or "|" in body or '"' in body:
+        return False
+    return not any(_PLACEHOLDER.fullmatch(s) for s in symbols)
+
+
+def literal_placeholders(body: str) -> dict[str, str]:
+    """Numeral -> placeholder, in order of first appearance; 0 and 1 stay numerals."""
+    out: dict[str, str] = {}
+    for m in _NUMERAL.finditer(body):
+        value = str(int(m.group(1)))
+        if m.group(1) == value and int(value) > 1 and value not in out:
+            out[value] = f"k{len(out)}"
+    return out
+
+
+def legend_of(prompt_text: str) -> dict[str, str]:
+    """Placeholder -> numeral, from the prompt's `; literals:` line ({} without one)."""
+    if not prompt_text.startswith(LEGEND):
+        return {}
+    line = prompt_text[len(LEGEND) : prompt_text.find("\n")]
+    return dict(item.split("=", 1) for item in line.split())
+
+
+def unplace(candidate: str, prompt_text: str) -> str:
+    """`candidate` with the prompt's placeholders written back as the numerals they stand for."""
+    legend = legend_of(prompt_text)
+    if not legend:
+        return candidate
+    return _PLACEHOLDER.sub(lambda m: legend.get(m.group(1), m.group(1)), candidate)
+
+
+def place(completion: str, prompt_text: str) -> str:
+    """`completion` with each numeral the prompt's legend lists written as its placeholder."""
+    numbers = {value: name for name, value in legend_of(prompt_text).items()}
+    if not numbers:
+        return completion
+    return _NUMERAL.sub(lambda m: numbers.get(m.group(1), m.group(1)), " " + completion)[1:]
 
 
 def answer_prefix(prompt_text: str) -> str:
@@ -112,6 +171,11 @@ def target(prompt_text: str, candidate: str) -> str | None:
     None when the candidate cannot be written that way: it does not parse, or its first
     definition is not the function the prompt opens (another name, arity or sort).
     """
+    written = _target(prompt_text, candidate)
+    return None if written is None else place(written, prompt_text)
+
+
+def _target(prompt_text: str, candidate: str) -> str | None:
     prefix = answer_prefix(prompt_text)
     text = candidate.lstrip()
     if not prefix or text.startswith(prefix):
@@ -162,3 +226,15 @@ def _substitute(datum: SExpr, mapping: Mapping[str, str]) -> SExpr:
         else:
             out[-1].append(atom(child))
     return out[0][0]
+
+
+def normal_form(text: str, problem: SygusProblem) -> str:
+    """The problem as a model would see it with every name made canonical and numerals kept.
+
+    Variables are renamed as in the prompt, and the functions to synthesise become F0, F1, ...;
+    two problems with the same normal form differ only in spelling (what dedup and audits compare).
+    """
+    symbols = symbols_of(text)
+    rename = renaming(problem, symbols)
+    rename.update({f.name: f"F{i}" for i, f in enumerate(problem.synth_funs)})
+    return collapse(text, rename=rename)
