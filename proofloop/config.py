@@ -117,7 +117,7 @@ class SelectSection(_Section):
 
 
 class TrainSection(_Section):
-    base_size: Literal["tiny", "small"] = Field(
+    base_size: Literal["tiny", "small", "base100m"] = Field(
         "tiny", description="Size preset of the from-scratch base model (used when generator.model is unset)."
     )
     base_pretrain_steps: int = Field(
@@ -136,6 +136,39 @@ class TrainSection(_Section):
     max_steps: int | None = Field(200, ge=1, description="Stop after this many steps (unset: by epochs alone).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
+    # Device, precision, memory and LoRA: see docs/models.md ("Training") and proofloop/trainers/.
+    trainer: Literal["auto", "trl", "simple"] = Field(
+        "auto", description="trl: TRL's SFTTrainer; simple: a plain loop; "
+        "auto: simple on CPU without LoRA, accumulation or checkpointing, trl otherwise."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto: cuda when visible.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Compute precision (autocast; trainable weights stay float32); auto: float32 on CPU, "
+        "bfloat16 (or float16) on GPU."
+    )
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step (batch_size is split among them).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: less memory, ~30% slower.")
+    lora_r: int | None = Field(None, ge=1, description="LoRA rank (peft); unset: full fine-tuning.")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scaling numerator (the update is scaled by alpha / r).")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="Dropout on the LoRA branch.")
+    lora_target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names that get adapters, e.g. [\"q_proj\", \"v_proj\"]; all-linear: every linear layer but the head."
+    )
+    quantization: Literal["4bit"] | None = Field(
+        None, description="4bit: QLoRA (the frozen base in NF4 via bitsandbytes, CUDA only); needs lora_r."
+    )
+    accelerate_config: Path | None = Field(
+        None, description="An accelerate config (e.g. configs/accelerate-fsdp.yaml): training runs under "
+        "`accelerate launch` on the GPUs it names (DDP or FSDP); unset: in this process, on one device."
+    )
+    launch_timeout_s: float = Field(86400.0, gt=0, description="Longest a launched training may run.")
+
+    @model_validator(mode="after")
+    def _trainer_fits(self) -> "TrainSection":
+        from proofloop.trainers import check_train_options
+
+        check_train_options(self)
+        return self
 
 
 class LoopSection(_Section):

@@ -101,17 +101,17 @@ def run_round(ctx: RunContext, r: int) -> dict[str, float]:
             from proofloop.conjecture import extend_run
 
             extend_run(ctx, r)
+    close_generators(ctx)  # sampler and trainer take the GPU in turns: the engine frees it first
     with phase(ctx, r, "train"):
         ctx.checks.close()  # the checker's worker processes would hold memory and cores the trainer needs
         checkpoint, result = train(ctx, r, policy, rows)
-    ctx._generators.clear()  # the policy's model is not needed any more; free its memory
     with phase(ctx, r, "evaluate"):
         metrics = evaluate(ctx, r, Policy(f"round-{r}", str(checkpoint)))
     metrics.update(round_stats_metrics(ctx, r, rows, result))
     kept, reason = gate(ctx, r, metrics)
     metrics["kept"] = float(kept)
     ctx.store.finish_round(r, kept=kept, gate_reason=reason, checkpoint=str(checkpoint), metrics=metrics)
-    ctx._generators.clear()
+    close_generators(ctx)
     ctx.ui.round_summary(r, metrics, kept, reason, k=ctx.k)
     return metrics
 
@@ -141,6 +141,12 @@ def generator_for(ctx: RunContext, policy: Policy) -> Generator:
             cfg = ctx.cfg.generator.model_copy(update={"model": policy.model})
             ctx._generators[policy.label] = make_generator(cfg)
     return ctx._generators[policy.label]
+
+
+def close_generators(ctx: RunContext) -> None:
+    """Close every loaded generator (freeing its GPU memory) and forget it."""
+    while ctx._generators:
+        ctx._generators.popitem()[1].close()
 
 
 def generator_label(ctx: RunContext, policy: Policy) -> str:
@@ -378,11 +384,7 @@ def train(ctx: RunContext, r: int, policy: Policy, rows: Sequence[DatasetRow]) -
     if done is not None:
         return out, done
     start = policy.model if ctx.cfg.train.from_ == "continue" and policy.model else ctx.base_model
-    t = ctx.cfg.train
-    settings = TrainSettings(
-        epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, max_seq_len=t.max_seq_len, max_steps=t.max_steps,
-        weight_decay=t.weight_decay, warmup=t.warmup, seed=derive_seed(ctx.cfg.run.seed, r, "train"),
-    )
+    settings = TrainSettings.from_section(ctx.cfg.train, seed=derive_seed(ctx.cfg.run.seed, r, "train"))
     examples = training_examples(ctx, [(row.problem_id, row.candidate) for row in rows])
     with ctx.ui.progress(f"round {r}: train", total=None) as advance:
         result = train_sft(
@@ -730,10 +732,9 @@ def pretrain_base(ctx: RunContext, model_dir: Path) -> TrainResult:
     learns the syntax and the shape of the problems, not their answers.
     """
     t = ctx.cfg.train
-    settings = TrainSettings(
-        epochs=t.base_pretrain_steps * t.batch_size / len(ctx.train_ids), lr=t.lr, batch_size=t.batch_size,
-        max_seq_len=t.max_seq_len, max_steps=t.base_pretrain_steps, weight_decay=t.weight_decay, warmup=t.warmup,
-        seed=derive_seed(ctx.cfg.run.seed, "pretrain"),
+    settings = TrainSettings.from_section(
+        t, epochs=t.base_pretrain_steps * t.batch_size / len(ctx.train_ids), max_steps=t.base_pretrain_steps,
+        seed=derive_seed(ctx.cfg.run.seed, "pretrain"), lora_r=None, quantization=None,  # a random model: train it all
     )
     texts = [ctx.prompts[pid] for pid in ctx.train_ids]
     out = model_dir.with_name(model_dir.name + ".pretrained")

@@ -39,6 +39,9 @@ SIZES: dict[str, ModelSize] = {
     "tiny": ModelSize(1536, 256, 4, 4, 768, 1024),
     # ~27M parameters: still CPU-trainable, noticeably better at memorising the corpus.
     "small": ModelSize(2048, 512, 8, 8, 1536, 2048),
+    # ~100M parameters (14 layers of 7.1M): a GPU-sized from-scratch model for smoke runs and
+    # vLLM, where no pretrained weights can be downloaded; slow on CPU.
+    "base100m": ModelSize(4096, 768, 14, 12, 2048, 2048),
 }
 
 

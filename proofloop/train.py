@@ -1,9 +1,13 @@
-"""Supervised fine-tuning on verified (prompt, candidate) pairs, with transformers.
+"""Supervised fine-tuning on verified (prompt, candidate) pairs: the one trainer interface of the loop.
 
 The loss covers the candidate tokens (and the end-of-sequence token after them) only: the
-model learns to answer a prompt, not to reproduce prompts. Checkpoints are written with
-`save_pretrained` into a temporary directory and renamed into place, so a checkpoint
-directory either holds a complete model or does not exist.
+model learns to answer a prompt, not to reproduce prompts. Rows are encoded here, once, the
+way a generator encodes a prompt (so training sees exactly the tokens sampling will), then one
+of two step loops runs them (proofloop/trainers: TRL's SFTTrainer, or a plain loop for plain
+CPU runs) on the device and in the precision that proofloop.device
+resolves. Checkpoints are written into a temporary directory and renamed into place, so a
+checkpoint directory either holds a complete model or does not exist; a LoRA run's directory
+holds the merged model (what sampling loads) and the adapter alone under `adapter/`.
 """
 
 from __future__ import annotations
@@ -11,11 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,38 @@ class TrainSettings:
     weight_decay: float = 0.0
     warmup: int = 5
     seed: int = 0
+    trainer: str = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    grad_accum: int = 1
+    gradient_checkpointing: bool = False
+    lora_r: int | None = None
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: str | tuple[str, ...] = "all-linear"
+    quantization: str | None = None
+    accelerate_config: str | None = None
+    launch_timeout_s: float = 86400.0
+
+    @classmethod
+    def from_section(cls, section: Any, **overrides: Any) -> "TrainSettings":
+        """Settings from a run config's [train] section (a TrainSection), with overrides."""
+        names = {f.name for f in fields(cls)}
+        values = {name: getattr(section, name) for name in names if hasattr(section, name)}
+        if isinstance(values.get("lora_target_modules"), list):
+            values["lora_target_modules"] = tuple(values["lora_target_modules"])
+        if values.get("accelerate_config") is not None:
+            values["accelerate_config"] = str(values["accelerate_config"])
+        return cls(**{**values, **overrides})
+
+    @property
+    def lora(self) -> bool:
+        return self.lora_r is not None
+
+    def total_steps(self, n: int) -> int:
+        """Optimizer steps for n examples: epochs over them, capped by max_steps."""
+        total = max(1, math.ceil(self.epochs * math.ceil(n / self.batch_size)))
+        return min(total, self.max_steps) if self.max_steps is not None else total
 
 
 @dataclass(frozen=True)
@@ -60,6 +93,9 @@ class TrainResult:
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+Encoded = tuple[list[int], list[int]]  # (token ids, labels with IGNORE on the prompt)
 
 
 def encode_example(
@@ -80,49 +116,6 @@ def encode_example(
     ids = prompt_ids + answer_ids
     labels = [IGNORE] * len(prompt_ids) + answer_ids
     return ids, labels
-
-
-def _length_bucketed(encoded: list[tuple[list[int], list[int]]], batch_size: int, gen) -> list[list[int]]:
-    """One epoch of batches: shuffled, then sorted by length within windows of 8 batches.
-
-    Sequences of similar length share a batch, so little of each step is spent on padding
-    (prompts vary from tens to hundreds of tokens); the batch order is shuffled again.
-    """
-    import torch
-
-    order = torch.randperm(len(encoded), generator=gen).tolist()
-    window = batch_size * 8
-    batches = []
-    for start in range(0, len(order), window):
-        part = sorted(order[start : start + window], key=lambda i: len(encoded[i][0]))
-        batches.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
-    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
-
-
-def _batches(encoded: list[tuple[list[int], list[int]]], settings: TrainSettings, pad_id: int):
-    import torch
-
-    gen = torch.Generator().manual_seed(settings.seed)
-    steps_per_epoch = math.ceil(len(encoded) / settings.batch_size)
-    total = max(1, math.ceil(settings.epochs * steps_per_epoch))
-    if settings.max_steps is not None:
-        total = min(total, settings.max_steps)
-    step = 0
-    while True:
-        for batch in _length_bucketed(encoded, settings.batch_size, gen):
-            if step >= total:
-                return
-            chunk = [encoded[i] for i in batch]
-            width = max(len(ids) for ids, _ in chunk)
-            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (x, y) in enumerate(chunk):
-                ids[row, : len(x)] = torch.tensor(x)
-                labels[row, : len(y)] = torch.tensor(y)
-                mask[row, : len(x)] = 1
-            yield step, total, ids, labels, mask
-            step += 1
 
 
 def train_sft(
@@ -157,79 +150,42 @@ def pretrain_lm(
 
 def _train(
     base: str | Path,
-    encode: Callable[[Any], list[tuple[list[int], list[int]]]],
+    encode: Callable[[Any], list[Encoded]],
     out_dir: Path,
     settings: TrainSettings,
     progress: Callable[[int, int, float], None] | None,
 ) -> TrainResult:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer
 
-    torch.manual_seed(settings.seed)
+    from proofloop.device import training_placement
+    from proofloop.trainers import pick_trainer
+
+    placement = training_placement(settings.device, settings.dtype, quantization=settings.quantization)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    model.train()
-    encoded = encode(tokenizer)
-    steps_total = _total_steps(len(encoded), settings)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    schedule = get_linear_schedule_with_warmup(optimizer, min(settings.warmup, steps_total - 1), steps_total)
-    losses: list[float] = []
-    tokens = 0
-    started = time.perf_counter()
-    for step, total, ids, labels, mask in _batches(encoded, settings, tokenizer.pad_token_id):
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"train: loss is {loss.item()} at step {step + 1}/{total} (lr={settings.lr}); lower train.lr"
-            )
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        tokens += int(mask.sum())
-        if progress is not None:
-            progress(step + 1, total, losses[-1])
-    seconds = time.perf_counter() - started
-    result = TrainResult(
-        steps=len(losses),
-        examples=len(encoded),
-        tokens=tokens,
-        seconds=seconds,
-        loss_first=losses[0],
-        loss_last=_tail_mean(losses),
-        losses=losses,
-    )
-    model.eval()
-    save_atomically(model, tokenizer, Path(out_dir), result)
-    return result
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows = encode(tokenizer)
+    kind = pick_trainer(settings, placement.device)
+    log.info("train: %d rows, %s trainer on %s in %s", len(rows), kind, placement.device, placement.dtype)
+    if settings.accelerate_config is not None:
+        from proofloop.trainers.launch import train_launched
+
+        return train_launched(base, rows, Path(out_dir), settings)
+    if kind == "trl":
+        from proofloop.trainers.sft import train_trl as run
+    else:
+        from proofloop.trainers.simple import train_simple as run
+    return run(base, tokenizer, rows, Path(out_dir), settings, placement, progress)
 
 
-def _total_steps(n: int, settings: TrainSettings) -> int:
-    total = max(1, math.ceil(settings.epochs * math.ceil(n / settings.batch_size)))
-    return min(total, settings.max_steps) if settings.max_steps is not None else total
-
-
-def _tail_mean(losses: list[float]) -> float:
-    # A single step's loss is noisy on tiny batches; the last few steps say more.
+def tail_mean(losses: Sequence[float]) -> float:
+    """The mean of the last few losses: a single step's loss is noisy on tiny batches."""
     tail = losses[-max(1, min(5, len(losses) // 5)) :]
     return sum(tail) / len(tail)
 
 
-def save_atomically(model, tokenizer, out_dir: Path, result: TrainResult) -> None:
-    """save_pretrained into OUT.tmp, then rename to OUT: a checkpoint is whole or absent."""
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / STATS_FILE).write_text(json.dumps(asdict(result)) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    log.info("saved checkpoint %s", out_dir)
+def diverged(loss: float, step: int, total: int, settings: TrainSettings) -> TrainingDiverged:
+    return TrainingDiverged(f"train: loss is {loss} at step {step}/{total} (lr={settings.lr}); lower train.lr")
 
 
 def load_result(checkpoint: Path) -> TrainResult | None:

@@ -84,7 +84,7 @@ def test_init_model_refuses_bad_input(tmp_path, model_dir):
 def test_sizes_are_small_enough_for_a_cpu():
     tok = train_tokenizer(CORPUS, SIZES["tiny"].vocab_size)
     assert len(tok) <= SIZES["tiny"].vocab_size
-    assert set(SIZES) == {"tiny", "small"}
+    assert set(SIZES) == {"tiny", "small", "base100m"}  # base100m is the GPU preset (tests/test_gpu_smoke.py)
 
 
 def test_tiny_model_trains_loss_falls_and_weights_change(model_dir):

@@ -114,8 +114,11 @@ def run(
             raise ConfigError("--config cannot be combined with --resume: a run keeps its saved config (use --set)")
         ctx = resume_run(resume, overrides, ui)
     else:
-        ctx = create_run(load_config(config, overrides), ui)
+        cfg = load_config(config, overrides)
+        _check_training_hardware(cfg)  # before the run directory and the base model are made
+        ctx = create_run(cfg, ui)
     try:
+        _check_training_hardware(ctx.cfg)  # a resumed run may be on another machine
         run_dir = run_loop(ctx)
     finally:
         ctx.checks.close()
@@ -123,6 +126,13 @@ def run(
     if report:
         _write_report(run_dir, ui)
     typer.echo(f"run_dir: {run_dir}")
+
+
+def _check_training_hardware(cfg) -> None:
+    """A GPU or bitsandbytes that [train] asks for and is not here fails now, not after round 0's sampling."""
+    from proofloop.device import training_placement
+
+    training_placement(cfg.train.device, cfg.train.dtype, quantization=cfg.train.quantization)
 
 
 def _quiet_libraries() -> None:

@@ -48,6 +48,12 @@ class Generator(Protocol):
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n completions for each prompt, in prompt order."""
 
+    def close(self) -> None:
+        """Give back what the generator holds (GPU memory, connections); it is not used afterwards.
+
+        The loop calls it before training, so that sampler and trainer take the GPU in turns.
+        """
+
 
 def check_request(prompts: list[str], n: int, params: SamplingParams) -> None:
     """Raise GeneratorError on a request no backend can serve (n < 1, negative temperature...)."""

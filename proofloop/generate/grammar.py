@@ -50,6 +50,9 @@ class GrammarGenerator:
         for problem in problems:
             self._by_prompt.setdefault(prover.prompt(problem), problem)
 
+    def close(self) -> None:
+        """Nothing to give back: the grammar generator holds no model."""
+
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n candidates for each prompt's problem, in prompt order."""
         check_request(prompts, n, params)

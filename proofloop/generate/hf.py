@@ -26,37 +26,11 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from proofloop.device import resolve_device, resolve_dtype
 from proofloop.errors import ConfigError
 from proofloop.generate.base import Completion, GeneratorError, SamplingParams, check_request
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; 'cuda' without a GPU is a ConfigError."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "generator.device = 'cuda' but no CUDA GPU is visible to torch "
-            f'(torch {torch.__version__}); set device = "cpu" or "auto"'
-        )
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"generator.device = {device!r}; choose auto, cpu or cuda")
-    return device
-
-
-def resolve_dtype(dtype: str, device: str) -> torch.dtype:
-    """'auto' -> float32 on CPU, bfloat16 on GPUs that have it, else float16."""
-    if dtype != "auto":
-        if dtype not in _DTYPES:
-            raise ConfigError(f"generator.dtype = {dtype!r}; choose auto, float32, bfloat16 or float16")
-        return _DTYPES[dtype]
-    if device == "cpu":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def _looks_like_path(model: str) -> bool:
@@ -141,6 +115,16 @@ class HFGenerator:
         """Load `model` (a directory or hub id) and wrap it."""
         lm, tokenizer = load_model_and_tokenizer(model, device=device, dtype=dtype)
         return cls(lm, tokenizer, batch_size=batch_size, model_name=model)
+
+    def close(self) -> None:
+        """Drop the model and, on a GPU, the allocator's cached blocks (the trainer needs them next)."""
+        on_gpu = self.device.type == "cuda"
+        self.model = None
+        if on_gpu:
+            import gc
+
+            gc.collect()
+            torch.cuda.empty_cache()
 
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n completions for each prompt, in prompt order."""

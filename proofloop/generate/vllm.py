@@ -3,15 +3,24 @@
 vllm is imported only when this backend is chosen; where it is missing the error says what to
 install. Log-probabilities are requested for the sampled token only (`logprobs=0`), and a
 completion's `logprob` is vLLM's cumulative log-probability of its tokens.
+
+One GPU, two phases: the loop calls `close()` before training, which shuts the engine down
+(its engine-core process, weights, KV cache and CUDA graphs) and empties torch's cache, so the
+trainer gets the whole GPU; the next phase starts an engine on the new checkpoint. Sleep mode
+(`LLM.sleep(level=2)` then `wake_up()`) keeps the process but, once the weights are discarded,
+reloads the checkpoint the engine was started with, not the one training just wrote; every
+phase after training samples a different checkpoint directory, so a fresh engine is the
+reliable way to load it (docs/models.md has the memory plan per phase).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
 from proofloop.errors import ToolchainMissing
-from proofloop.generate.base import Completion, SamplingParams, check_request
+from proofloop.generate.base import Completion, GeneratorError, SamplingParams, check_request
 from proofloop.generate.config import GeneratorConfig
 
 log = logging.getLogger(__name__)
@@ -56,9 +65,25 @@ class VLLMGenerator:
         log.info("vllm: starting the engine for %s", cfg.model)
         return cls(vllm.LLM(**kwargs), model_name=cfg.model or "")
 
+    def close(self) -> None:
+        """Shut the engine down and give its GPU memory back (idempotent)."""
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        log.info("vllm: shutting down the engine for %s", self.model_name)
+        _shutdown(llm)
+        del llm
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n completions for each prompt, in prompt order."""
         check_request(prompts, n, params)
+        if self.llm is None:
+            raise GeneratorError(f"vllm: the engine for {self.model_name} was closed; make a new generator")
         if not prompts:
             return []
         sampling = self._vllm.SamplingParams(
@@ -81,3 +106,21 @@ def _completion(output: Any) -> Completion:
         # Some vLLM versions leave cumulative_logprob unset; sum the sampled tokens' entries.
         logprob = sum(step[t].logprob for t, step in zip(token_ids, output.logprobs))
     return Completion(text=output.text, num_tokens=len(token_ids), logprob=float(logprob or 0.0), token_ids=token_ids)
+
+
+def _shutdown(llm: Any) -> None:
+    """Stop the engine's worker processes (V1 runs the engine core in its own process).
+
+    The attribute paths differ across vLLM versions, so each step is taken where it exists;
+    a process that is not stopped here still ends when its engine object is collected.
+    """
+    engine = getattr(llm, "llm_engine", None)
+    core = getattr(engine, "engine_core", None)
+    if core is not None and callable(getattr(core, "shutdown", None)):
+        core.shutdown()
+    try:
+        from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+    except ImportError:
+        return
+    destroy_model_parallel()
+    destroy_distributed_environment()
