@@ -100,3 +100,19 @@ def test_an_unknown_answer_retires_the_context():
     # Fermat for cubes: Z3 cannot prove `true` right, so the check above ran out of time.
     after = PROVER.check(problem, "(define-fun f ((x Int) (y Int) (z Int)) Bool false)", FAST)
     assert after.status is Status.REJECTED and compiled.z3_context not in (None, before)
+
+
+def test_kept_contexts_stay_bounded_and_checks_go_on_past_the_bound():
+    """Each Z3 context holds ~17 MB under one process-wide memory_max_size: the cache must not grow
+    with the number of problems a process checks (an unbounded one ended the process with a signal)."""
+    from provers.z3 import session
+
+    limits = CheckLimits(timeout_s=10, memory_mb=256)
+    z3p = Z3Prover()
+    for i in range(3 * session.MAX_KEPT_CONTEXTS):
+        text = f"(set-logic LIA)(synth-fun f ((x Int)) Int)(declare-var x Int)(constraint (= (f x) (+ x {i})))(check-synth)"
+        problem = z3p.from_text(text, id=f"p{i}")
+        assert z3p.check(problem, f"(define-fun f ((x Int)) Int (+ x {i}))", limits).status is Status.VERIFIED
+        assert z3p.check(problem, f"(define-fun f ((x Int)) Int (+ x {i + 1}))", limits).status is Status.REJECTED
+        assert len(session._kept) <= session.MAX_KEPT_CONTEXTS
+    assert sum(c.z3_context is not None for c in session._kept.values()) <= session.MAX_KEPT_CONTEXTS

@@ -41,7 +41,7 @@ from provers.z3.candidate import (
 from provers.z3.grammar import Rules, compile_grammar, derivable
 from provers.z3.sexpr import symbol_text, to_text
 from provers.z3.sygus import SygusProblem, SynthFun, parse_problem
-from provers.z3.session import MIN_MEMORY_MB, Discard, ProblemZ3, Session, condition_groups, problem_z3
+from provers.z3.session import MIN_MEMORY_MB, Discard, ProblemZ3, Session, condition_groups, problem_z3, set_memory
 from provers.z3.session import make_verdict as _verdict
 from provers.z3.session import z3_message as _z3_message
 from provers.z3.terms import (
@@ -407,6 +407,7 @@ def _check(problem: Problem, candidate: str | bytes, limits: CheckLimits) -> Ver
         return _verdict(Status.UNKNOWN, start, "resource", message)
     try:
         bodies = front_end(compiled, candidate)
+        set_memory(limits.memory_mb)  # before a context is made: the limit bounds what the cache may hold
         with problem_z3(compiled) as pz:
             verdict = Session(compiled, pz, bodies, limits, start).run()
             if verdict.status is Status.UNKNOWN:

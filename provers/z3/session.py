@@ -9,9 +9,11 @@ condition with its state and next state).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -84,15 +86,57 @@ class ProblemZ3:
         self.lock = threading.Lock()
 
 
+# A Z3 context holds about 17 MB, and Z3's memory_max_size counts every live context in the
+# process: an unbounded cache would push a long-lived worker past its limit, and Z3 ends the
+# process with a signal when it cannot create a context. So only the latest few are kept.
+MAX_KEPT_CONTEXTS = 8
+_kept: OrderedDict[int, Compiled] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def _keep(compiled: Compiled, pz: ProblemZ3) -> None:
+    """Cache `pz` on `compiled`, dropping the least recently cached contexts beyond the bound."""
+    with _kept_lock:
+        if compiled.z3_context is None:
+            compiled.z3_context = pz
+        _kept[id(compiled)] = compiled
+        _kept.move_to_end(id(compiled))
+        while len(_kept) > MAX_KEPT_CONTEXTS:
+            _, old = _kept.popitem(last=False)
+            old.z3_context = None  # a check holding it keeps its reference until it ends
+
+
+def _drop_kept() -> None:
+    with _kept_lock:
+        for compiled in _kept.values():
+            compiled.z3_context = None
+        _kept.clear()
+    gc.collect()
+
+
+def _room_for_context() -> None:
+    """Raise MemoryError (an unknown/resource verdict) where a new context would pass Z3's limit."""
+    if not _memory_mb:
+        return
+    limit = _memory_mb * 2**20
+    if z3core.Z3_get_estimated_alloc_size() + CONTEXT_BYTES > limit:
+        _drop_kept()
+        if z3core.Z3_get_estimated_alloc_size() + CONTEXT_BYTES > limit:
+            raise MemoryError("Z3 holds too much memory to create a context")
+
+
+CONTEXT_BYTES = 32 * 2**20  # a new context and its prelude, with room to spare
+
+
 @contextlib.contextmanager
 def problem_z3(compiled: Compiled) -> Iterator[ProblemZ3]:
     """The problem's cached Z3 context, held for one check (a private one if another thread holds it)."""
     cached = compiled.z3_context
     if cached is None or not cached.lock.acquire(blocking=False):
+        _room_for_context()
         cached = ProblemZ3(compiled)
         cached.lock.acquire()
-        if compiled.z3_context is None:
-            compiled.z3_context = cached
+    _keep(compiled, cached)
     clean = False
     try:
         yield cached
