@@ -45,17 +45,9 @@ class Audit:
         return out
 
 
-def normal_form(prover: Prover, problem: Problem) -> str:
-    """The problem's normal form under `prover` (see the module docstring)."""
-    own = getattr(prover, "normal_form", None)
-    if own is not None:
-        return own(problem)
-    return " ".join(prover.prompt(problem).split())
-
-
 def audit(prover: Prover, problems: Sequence[Problem]) -> Audit:
     """Duplicates, train/held-out overlaps and near-duplicates among `problems`."""
-    forms = {p.id: normal_form(prover, p) for p in problems}
+    forms = {p.id: prover.normal_form(p) for p in problems}
     by_form: dict[tuple[str, str], list[str]] = defaultdict(list)
     for p in problems:
         by_form[p.split, forms[p.id]].append(p.id)

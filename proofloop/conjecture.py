@@ -71,7 +71,6 @@ def conjecture(
     prover, parents: Sequence[tuple[Problem, str]], taken_forms: set[str], *, round: int, seed: int
 ) -> list[Conjecture]:
     """New problems from (solved problem, verified solution) pairs; each checked before it is kept."""
-    from proofloop.audit import normal_form
 
     rng = random.Random(f"{seed}:{round}:conjecture")
     made = []
@@ -88,7 +87,7 @@ def conjecture(
                                        reference=reference)
         except Exception:  # noqa: BLE001 - a mutation the loader refuses is simply not used
             continue
-        form = normal_form(prover, problem)
+        form = prover.normal_form(problem)
         if form in taken_forms or not prover.check(problem, reference).verified:
             continue
         taken_forms.add(form)
@@ -102,7 +101,6 @@ def extend_run(ctx, r: int) -> int:
 
     Idempotent: a round that already has conjectures (a resumed run) adds none.
     """
-    from proofloop.audit import normal_form
     from proofloop.select import stable_rank
 
     prefix = f"conj/r{r}/"
@@ -113,7 +111,7 @@ def extend_run(ctx, r: int) -> int:
         if row.origin == "verified" and row.problem_id in ctx.problems and row.problem_id not in solved:
             solved[row.problem_id] = row.candidate
     chosen = sorted(solved, key=lambda pid: stable_rank(ctx.cfg.run.seed * 7919 + r, pid))[: ctx.cfg.loop.conjectures]
-    forms = {normal_form(ctx.prover, p) for p in ctx.problems.values()}
+    forms = {ctx.prover.normal_form(p) for p in ctx.problems.values()}
     made = conjecture(ctx.prover, [(ctx.problems[pid], solved[pid]) for pid in chosen], forms,
                       round=r, seed=ctx.cfg.run.seed)
     problems = [c.problem for c in made]

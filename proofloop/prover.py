@@ -109,6 +109,12 @@ class Prover:
         """Step-by-step proof search guided by `generator`; only where `can_search` is true."""
         raise ProofloopError(f"the {self.name} prover has no proof search (--search)")
 
+    def normal_form(self, problem: Problem) -> str:
+        """The problem's statement in a normal form, for the train/held-out audit: two problems with
+        equal normal forms are the same problem. Default: the prompt with whitespace collapsed; a
+        prover that can rename variables canonically should do so."""
+        return " ".join(self.prompt(problem).split())
+
     def warm(self, problems: Iterable[Problem]) -> int:
         """Prepare for timed checks of `problems` (e.g. elaborate their headers); returns how many
         preparations were made. Default: nothing to prepare."""

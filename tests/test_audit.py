@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from proofloop.audit import audit, normal_form
+from proofloop.audit import audit
 from proofloop.prover import get_prover
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,8 +34,8 @@ def problem_set(directory: Path) -> Path:
 def test_normal_form_renames_variables_and_functions_but_keeps_numerals(tmp_path):
     prover = get_prover("z3")
     problems = {p.id: p for p in prover.load(problem_set(tmp_path / "p"))}
-    assert normal_form(prover, problems["inc"]) == normal_form(prover, problems["inc_renamed"])
-    assert normal_form(prover, problems["inc"]) != normal_form(prover, problems["inc_other_const"])
+    assert prover.normal_form(problems["inc"]) == prover.normal_form(problems["inc_renamed"])
+    assert prover.normal_form(problems["inc"]) != prover.normal_form(problems["inc_other_const"])
 
 
 def test_audit_reports_overlaps_and_near_duplicates(tmp_path):
