@@ -8,6 +8,7 @@ and the ratio of the last round's held-out pass@k to the round-1 model's.
     python benchmarks/default_run.py                  # the default run, in a temporary directory
     python benchmarks/default_run.py --keep runs/     # keep the run directory under runs/
     python benchmarks/default_run.py --seeds 3         # seeds 0, 1, 2: per-seed tables, means, targets
+    python benchmarks/default_run.py --seeds 3 --jobs 3   # the same, the seeds side by side
     python benchmarks/default_run.py --set sampling.n=4 --rounds 1   # extra arguments go to `proofloop run`
 
 Targets (2 CPU cores, means over the seeds): held-out pass@k rises in every model round, the
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -101,7 +103,7 @@ def column(row: dict, key: str, k: int) -> float:
     return row.get(key.replace("@K", f"@{k}"), 0.0) or 0.0
 
 
-def print_table(rows: list[dict], k: int) -> None:
+def print_table(rows: list[dict], k: int, print=print) -> None:
     """One line per round: the COLUMNS, the per-phase seconds, then the gate's reason."""
     head = [f"{'round':>5}"] + [f"{label.replace('@K', f'@{k}'):>8}" for _, label, _ in COLUMNS]
     print(" ".join(head) + "  phases(sample/check/train/eval s)  gate")
@@ -111,8 +113,13 @@ def print_table(rows: list[dict], k: int) -> None:
         print(" ".join(cells) + f"  {phases:>31}  {row['gate']}")
 
 
-def one_seed(seed: int, args, extra: list[str]) -> tuple[list[dict], int, float, float] | None:
-    """Run one seed; print its summary line and table; (rows, k, wall, peak) or None on failure."""
+def one_seed(seed: int, args, extra: list[str]) -> tuple[tuple[list[dict], int, float, float] | None, str]:
+    """Run one seed; ((rows, k, wall, peak) or None on failure, its summary line and table as text).
+
+    The text is returned rather than printed so that seeds run side by side (--jobs) report whole.
+    """
+    lines: list[str] = []
+    print = lines.append  # noqa: A001 - every report line of this seed goes to `lines`
     with tempfile.TemporaryDirectory(prefix="proofloop-bench-") as tmp:
         out_dir = args.keep or Path(tmp)
         wall, peak, out, rc = run_default(out_dir, [*extra, "--set", f"run.seed={seed}"], args.timeout)
@@ -120,10 +127,10 @@ def one_seed(seed: int, args, extra: list[str]) -> tuple[list[dict], int, float,
         print(f"default_run seed={seed}: wall_s={wall:.1f} peak_rss_mb={peak:.0f} exit={rc}")
         if rc != 0 or not run_line:
             print(out[-2000:])
-            return None
+            return None, "\n".join(lines)
         run_dir = Path(run_line[-1].removeprefix("run_dir: "))
         rows, k = round_table(run_dir)
-    print_table(rows, k)
+    print_table(rows, k, print)
     phases = {p: sum(row.get(p, 0.0) for row in rows) for p in PHASES}
     print("phase_s: " + " ".join(f"{p.removeprefix('time_').removesuffix('_s')}={v:.1f}" for p, v in phases.items())
           + f" other={wall - sum(phases.values()):.1f} total={wall:.1f}")
@@ -132,7 +139,7 @@ def one_seed(seed: int, args, extra: list[str]) -> tuple[list[dict], int, float,
               f"hand_solved={column(rows[0], 'grammar_heldout_hand_solved_count', k):.0f}")
     if args.keep:
         print(f"run_dir: {run_dir}")
-    return rows, k, wall, peak
+    return (rows, k, wall, peak), "\n".join(lines)
 
 
 def verdict(ok: bool) -> str:
@@ -183,14 +190,16 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Parent directory for the runs (default: temporary ones, removed).")
     parser.add_argument("--timeout", type=float, default=1800, help="Give up on a seed after this many seconds.")
     parser.add_argument("--seeds", type=int, default=1, help="Run seeds 0..N-1 and report the means.")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="Seeds run side by side (each seed's wall time then includes the others' load).")
     args, extra = parser.parse_known_args()
-    results = []
-    for seed in range(args.seeds):
-        result = one_seed(seed, args, extra)
-        if result is None:
-            return 1
-        results.append(result)
-    targets(results)
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        reports = list(pool.map(lambda seed: one_seed(seed, args, extra), range(args.seeds)))
+    for _, text in reports:
+        print(text, flush=True)
+    if any(result is None for result, _ in reports):
+        return 1
+    targets([result for result, _ in reports])
     return 0
 
 

@@ -127,7 +127,10 @@ class TrainSection(_Section):
         "(no solutions, no held-out problems) before round 0, so that it knows the syntax; 0: none.",
     )
     from_: Literal["base", "continue"] = Field(
-        "base", alias="from", description="Fine-tune from the base model each round, or continue the policy."
+        "continue",
+        alias="from",
+        description="Fine-tune from the base model each round, or continue the policy (the default: a model "
+        "that keeps its earlier skills and trains on the accumulated set forgets less as harder rows come in).",
     )
     epochs: float = Field(20.0, gt=0.0, description="Passes over the round's training set (capped by max_steps).")
     lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay).")

@@ -19,7 +19,7 @@ def without_name(cfg: RunConfig) -> dict:
 def test_defaults_and_a_generated_run_name():
     cfg = load_config(None, [])
     assert cfg.sampling.n == 8 and cfg.sampling.k == 8 and cfg.select.per_problem_cap == 4
-    assert cfg.loop.rounds == 3 and cfg.round0 == "grammar" and cfg.train.from_ == "base"
+    assert cfg.loop.rounds == 3 and cfg.round0 == "grammar" and cfg.train.from_ == "continue"
     assert cfg.generator.backend == "hf" and cfg.generator.model is None
     assert cfg.run.name and cfg.run_dir().parent.name == "runs"
     assert len({load_config(None, []).run.name for _ in range(5)}) == 5
