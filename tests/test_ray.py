@@ -135,7 +135,9 @@ def test_run_on_ray_killed_and_resumed_loses_and_repeats_no_verdict(ray_cluster,
 
     problems = write_problems(tmp_path / "problems")
     checker = {"executor": "ray", "workers": 2, "ray_ship_code": True}
-    config = write_config(tmp_path / "c.toml", problems, tmp_path / "runs", "ray", checker=checker)
+    # Sampling runs on Ray too: round 1 and the evaluations draw from two engine replicas.
+    generator = {"replicas": 2}
+    config = write_config(tmp_path / "c.toml", problems, tmp_path / "runs", "ray", checker=checker, generator=generator)
     run_dir = tmp_path / "runs" / "ray"
     store = run_dir / "store.sqlite"
     os.environ["RAY_ADDRESS"] = ray_cluster  # the driver joins the session's cluster, which outlives it

@@ -15,6 +15,7 @@ memory; `close()` does it at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import replace
 from typing import Any
@@ -41,6 +42,9 @@ class _Replica:
     def generate_each(self, units: list[tuple[str, SamplingParams]], n: int) -> list[list[Completion]]:
         return [self.generator.generate([prompt], n, params)[0] for prompt, params in units]
 
+    def score(self, prompts: list[str], continuations: list[str]) -> list[float]:
+        return self.generator.score(prompts, continuations)
+
 
 class RayReplicas:
     """A Generator whose `generate` shards prompts across replica actors."""
@@ -59,6 +63,21 @@ class RayReplicas:
         one = cfg.model_copy(update={"replicas": 1})
         self.actors: list[Any] = [actor.remote(one) for _ in range(replicas)]
         self.ray = ray
+        self.cfg = one
+
+    @functools.cached_property
+    def tokenizer(self) -> Any:
+        """The replicas' tokenizer where they can score (the hf backend), else None."""
+        if self.cfg.backend != "hf":
+            return None
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.cfg.model)
+
+    def score(self, prompts: list[str], continuations: list[str]) -> list[float]:
+        """Summed log-probabilities of each continuation after its prompt, from the first replica
+        (every replica holds the same model); only the hf backend scores (see `tokenizer`)."""
+        return self.ray.get(self.actors[0].score.remote(prompts, continuations))
 
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n completions for each prompt, in prompt order."""
