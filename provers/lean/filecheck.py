@@ -37,7 +37,15 @@ from provers.lean.checker import (
     resource_outcome,
     timeout_outcome,
 )
-from provers.lean.pool import RESOURCE_DEATH, HeaderError, Launcher, child_setup, death_signal, kill_tree
+from provers.lean.pool import (
+    RESOURCE_DEATH,
+    HeaderError,
+    Launcher,
+    child_setup,
+    death_signal,
+    kill_tree,
+    restart_delay,
+)
 from provers.lean.protocol import Message
 from provers.lean.source import LeanTask
 
@@ -152,10 +160,7 @@ class FilePool:
                     return self._run_once(text, timeout_s)
                 except LeanCrashed as e:
                     failures += 1
-                    if failures > self.max_restarts:
-                        raise CheckerCrash(f"`lean` crashed {failures} times in a row: {e}") from None
-                    delay = self.restart_backoff_s * 2 ** (failures - 1)
-                    log.warning("lean crashed (%s); retrying in %.1f s", e, delay)
+                    delay = restart_delay(failures, self.max_restarts, self.restart_backoff_s, "`lean` crashed", e)
             time.sleep(delay)
 
     def _run_once(self, text: str, timeout_s: float) -> LeanRun:

@@ -414,10 +414,7 @@ class ReplPool:
                     if e.resource_exhausted:
                         raise
                     failures += 1
-                    if failures > self.max_restarts:
-                        raise CheckerCrash(f"the Lean REPL died {failures} times in a row: {e}") from None
-                    delay = self.restart_backoff_s * 2 ** (failures - 1)
-                    log.warning("Lean REPL died (%s); restarting in %.1f s", e, delay)
+                    delay = restart_delay(failures, self.max_restarts, self.restart_backoff_s, "the Lean REPL died", e)
             time.sleep(delay)
 
     def _acquire(self, imports: str) -> ReplWorker:
@@ -464,3 +461,13 @@ class ReplPool:
                 w.discard()
             self._idle.clear()
             self._cond.notify_all()
+
+
+def restart_delay(failures: int, max_restarts: int, backoff_s: float, what: str, error: Exception) -> float:
+    """Seconds to wait before retrying after the `failures`-th crash in a row of a Lean process
+    (doubling from `backoff_s`); CheckerCrash once there were more than `max_restarts`."""
+    if failures > max_restarts:
+        raise CheckerCrash(f"{what} {failures} times in a row: {error}") from None
+    delay = backoff_s * 2 ** (failures - 1)
+    log.warning("%s (%s); retrying in %.1f s", what, error, delay)
+    return delay
