@@ -133,16 +133,18 @@ class TrainSection(_Section):
         "that keeps its earlier skills and trains on the accumulated set forgets less as harder rows come in).",
     )
     epochs: float = Field(20.0, gt=0.0, description="Passes over the round's training set (capped by max_steps).")
-    lr: float = Field(2e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay).")
+    lr: float = Field(
+        1e-3, gt=0.0, description="Peak learning rate (AdamW, linear decay; see docs/curriculum.md for why 1e-3)."
+    )
     batch_size: int = Field(8, ge=1, description="Sequences per optimizer step.")
     max_seq_len: int = Field(256, ge=8, description="Prompt + candidate tokens kept per example.")
-    max_steps: int | None = Field(200, ge=1, description="Stop after this many steps (unset: by epochs alone).")
+    max_steps: int | None = Field(600, ge=1, description="Stop after this many steps (unset: by epochs alone).")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
     # Device, precision, memory and LoRA: see docs/models.md ("Training") and proofloop/trainers/.
     trainer: Literal["auto", "trl", "simple"] = Field(
-        "auto", description="trl: TRL's SFTTrainer; simple: a plain loop; "
-        "auto: simple on CPU without LoRA, accumulation or checkpointing, trl otherwise."
+        "auto", description="trl: TRL's SFTTrainer; simple: a plain PyTorch loop (CPU, full fine-tuning only), "
+        "kept as an independent check of the TRL path; auto: trl (docs/models.md has the measurements)."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto: cuda when visible.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(

@@ -3,8 +3,8 @@
 The loss covers the candidate tokens (and the end-of-sequence token after them) only: the
 model learns to answer a prompt, not to reproduce prompts. Rows are encoded here, once, the
 way a generator encodes a prompt (so training sees exactly the tokens sampling will), then one
-of two step loops runs them (proofloop/trainers: TRL's SFTTrainer, or a plain loop for plain
-CPU runs) on the device and in the precision that proofloop.device
+of two step loops runs them (proofloop/trainers: TRL's SFTTrainer, or on request a plain loop
+for CPU runs) on the device and in the precision that proofloop.device
 resolves. Checkpoints are written into a temporary directory and renamed into place, so a
 checkpoint directory either holds a complete model or does not exist; a LoRA run's directory
 holds the merged model (what sampling loads) and the adapter alone under `adapter/`.
@@ -165,7 +165,7 @@ def _train(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     rows = encode(tokenizer)
-    kind = pick_trainer(settings, placement.device)
+    kind = pick_trainer(settings)
     log.info("train: %d rows, %s trainer on %s in %s", len(rows), kind, placement.device, placement.dtype)
     if settings.accelerate_config is not None:
         from proofloop.trainers.launch import train_launched

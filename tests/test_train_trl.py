@@ -70,7 +70,7 @@ def test_lora_trains_through_trl_and_the_checkpoint_reloads_with_peft(qwen, tmp_
     settings = TrainSettings(epochs=8, lr=2e-2, batch_size=4, warmup=1, lora_r=8, lora_alpha=16,
                              gradient_checkpointing=True, trainer="auto", device="cpu")
     result = train_sft(qwen, EXAMPLES, out, settings, progress=lambda step, total, loss: seen.append((step, total)))
-    assert pick_trainer(settings, "cpu") == "trl"
+    assert pick_trainer(settings) == "trl"
     assert result.steps == 24 and seen[-1] == (24, 24) and result.tokens > 0
     assert result.loss_last < 0.85 * result.loss_first  # a frozen random base: the adapters learn slower
     assert load_result(out) == result
@@ -110,11 +110,11 @@ def test_trl_and_the_simple_loop_agree_on_the_first_loss(qwen, tmp_path):
     assert trl.loss_first == pytest.approx(simple.loss_first, rel=1e-3)
 
 
-def test_auto_keeps_the_simple_loop_only_for_plain_cpu_runs():
-    assert pick_trainer(TrainSettings(), "cpu") == "simple"
-    assert pick_trainer(TrainSettings(), "cuda") == "trl"
-    assert pick_trainer(TrainSettings(grad_accum=2), "cpu") == "trl"
-    assert pick_trainer(TrainSettings(trainer="trl"), "cpu") == "trl"
+def test_auto_is_trl_everywhere_and_simple_only_when_asked_for():
+    assert pick_trainer(TrainSettings()) == "trl"
+    assert pick_trainer(TrainSettings(lora_r=4, grad_accum=2)) == "trl"
+    assert pick_trainer(TrainSettings(trainer="simple")) == "simple"
+    assert pick_trainer(TrainSettings(trainer="trl")) == "trl"
 
 
 @pytest.mark.parametrize(("train", "message"), [

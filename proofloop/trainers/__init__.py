@@ -2,11 +2,12 @@
 
 - `sft.py`: TRL's SFTTrainer, for any model: device and precision, gradient accumulation and
   checkpointing, LoRA and QLoRA through peft, multi-GPU through accelerate.
-- `simple.py`: a plain PyTorch loop with length-bucketed batches, for plain CPU runs
-  (docs/models.md gives the measured numbers of both paths).
+- `simple.py`: a plain PyTorch loop with length-bucketed batches (CPU, full fine-tuning), an
+  independent implementation that the tests hold TRL's path against (docs/models.md gives the
+  measured numbers of both).
 
-`pick_trainer` decides which one runs; both take the same encoded rows and settings and write
-the same checkpoint layout (`checkpoint.py`).
+`pick_trainer` decides which one runs (TRL unless `simple` is asked for); both take the same
+encoded rows and settings and write the same checkpoint layout (`checkpoint.py`).
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ def check_train_options(t: Any) -> None:
             raise ValueError(f"trainer: 'simple' does not do {', '.join(asked)}; use trainer = \"trl\" (or \"auto\")")
 
 
-def pick_trainer(settings: Any, device: str) -> str:
-    """'trl' or 'simple' for resolved settings on `device` ('auto' resolved as the config says)."""
-    if settings.trainer != "auto":
-        return settings.trainer
-    if settings.accelerate_config is not None:
-        return "trl"
-    plain = settings.lora_r is None and settings.grad_accum == 1 and not settings.gradient_checkpointing
-    return "simple" if device == "cpu" and plain else "trl"
+def pick_trainer(settings: Any) -> str:
+    """'trl' or 'simple': the one asked for; 'auto' is TRL.
+
+    TRL's SFTTrainer trains the tiny CPU model of the default run as fast as the plain loop
+    (docs/models.md, "Measured on CPU"), so every run takes it unless `simple` is asked for.
+    """
+    return "trl" if settings.trainer == "auto" else settings.trainer

@@ -23,11 +23,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from transformers import PrinterCallback, ProgressCallback, TrainerCallback
+from transformers import PrinterCallback, ProgressCallback, TrainerCallback, TrainingArguments
 
 from proofloop.device import Placement
 from proofloop.train import IGNORE, Encoded, TrainResult, TrainSettings, diverged, tail_mean
 from proofloop.trainers.checkpoint import ADAPTER_DIR, merged_lora, staged, write_model
+
+# transformers 5 renamed gradient_checkpointing (the old name warns on every run); 4.x has only it.
+_CHECKPOINTING_KEY = (
+    "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
+    else "gradient_checkpointing"
+)
 
 
 def train_trl(
@@ -142,7 +148,7 @@ def sft_config(settings: TrainSettings, placement: Placement, total: int, out_di
         use_cpu=placement.device == "cpu",
         bf16=placement.dtype == "bfloat16",
         fp16=placement.dtype == "float16",
-        gradient_checkpointing=settings.gradient_checkpointing,
+        **{_CHECKPOINTING_KEY: settings.gradient_checkpointing},
         max_length=settings.max_seq_len,
         completion_only_loss=True,
         train_sampling_strategy="group_by_length",  # like the simple loop: little padding per batch
