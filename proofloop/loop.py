@@ -23,7 +23,7 @@ from typing import Any
 from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate_config
 from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
 from proofloop.executors import CheckPool, pool_from_config
-from proofloop.generate import Generator, GeneratorConfig, SamplingParams, make_generator
+from proofloop.generate import Generator, GeneratorConfig, SamplingParams, Scorer, make_generator
 from proofloop.generate.base import Completion
 from proofloop.evaluate import diversity_metrics, pass_metrics, problem_counts
 from proofloop.metrics import forgetting_rate, nll_per_token, paired_drop_bound, pass_at_k_by_problem
@@ -471,13 +471,11 @@ def probe_ids(ctx: RunContext, r: int) -> list[str]:
 def heldout_nll(ctx: RunContext, model: Policy) -> float | None:
     """Per-token NLL of the held-out reference solutions under M_r (None if the backend can't score)."""
     generator = generator_for(ctx, model)
-    tokenizer = getattr(generator, "tokenizer", None)
     refs = training_examples(ctx, [(pid, ctx.problems[pid].reference) for pid in ctx.heldout_ids if ctx.problems[pid].reference])
-    if not refs or not hasattr(generator, "score") or tokenizer is None:
+    if not refs or not isinstance(generator, Scorer):
         return None
-    sums = generator.score([p for p, _ in refs], [c for _, c in refs])
-    counts = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for _, c in refs]
-    return nll_per_token(sums, counts)
+    completions = [c for _, c in refs]
+    return nll_per_token(generator.score([p for p, _ in refs], completions), generator.count_tokens(completions))
 
 
 # -- gate --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from proofloop.errors import ConfigError
-from proofloop.generate import GeneratorConfig, GeneratorError, SamplingParams, make_generator
+from proofloop.generate import GeneratorConfig, GeneratorError, SamplingParams, Scorer, make_generator
 from proofloop.generate.grammar import GrammarGenerator, rough_tokens
 from proofloop.prover import Prover
 from proofloop.types import Problem
@@ -50,6 +50,7 @@ def test_prompts_map_back_to_their_problems_in_order():
     assert all(c.text.startswith("(define-fun a ") for c in out[1])
     assert prover.calls == [("c", 3, 7), ("a", 3, 7)]
     assert all(c.logprob == 0.0 and c.num_tokens == 8 for cs in out for c in cs)
+    assert not isinstance(gen, Scorer)  # it has no model to score with: the loop leaves the NLL out
 
 
 def test_seed_reproduces_per_problem_whatever_the_batch():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from proofloop.errors import ConfigError
-from proofloop.generate import GeneratorConfig, GeneratorError, SamplingParams, make_generator
+from proofloop.generate import GeneratorConfig, GeneratorError, SamplingParams, Scorer, make_generator
 from proofloop.generate.hf import HFGenerator
 from proofloop.tinymodel import build_model, init_model
 
@@ -155,6 +155,8 @@ def test_score_of_text_equals_logprob_when_tokenization_is_unique():
         assert score == pytest.approx(c.logprob, rel=1e-4, abs=1e-3)
     prompt, c = pairs[0]
     assert g.score([prompt], [c.text + "x"])[0] < c.logprob  # one more token costs probability
+    assert isinstance(g, Scorer)
+    assert g.count_tokens([c.text for _, c in pairs]) == [len(c.token_ids) for _, c in pairs]
 
 
 def test_left_padding_keeps_each_prompt_independent_of_the_batch(gen):

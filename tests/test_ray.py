@@ -103,7 +103,7 @@ def test_a_session_joins_the_open_connection_and_leaves_it_open(fake):
 
 def test_two_replicas_sample_what_one_does_in_order(ray_cluster, tmp_path):
     # One replica samples prompt i alone with prompt_seed(seed, i): what this process does below.
-    from proofloop.generate import GeneratorConfig, SamplingParams, make_generator
+    from proofloop.generate import GeneratorConfig, SamplingParams, Scorer, make_generator
     from proofloop.generate.hf import HFGenerator
     from proofloop.generate.replicas import RayReplicas, prompt_seed
     from proofloop.tinymodel import init_model
@@ -112,12 +112,15 @@ def test_two_replicas_sample_what_one_does_in_order(ray_cluster, tmp_path):
     prompts = [f"(synth-fun f{i} ((x Int)) Int)" for i in range(5)]
     params = SamplingParams(temperature=1.0, max_new_tokens=8, seed=7)
     two = make_generator(GeneratorConfig(backend="hf", model=model, device="cpu", replicas=2))
-    assert isinstance(two, RayReplicas) and len(two.actors) == 2
+    assert isinstance(two, RayReplicas) and isinstance(two, Scorer) and len(two.actors) == 2
+    answers = ["(+ x 1))"] * len(prompts)
     try:
         by_two = two.generate(prompts, 3, params)
+        scored, counted = two.score(prompts, answers), two.count_tokens(answers)
     finally:
         two.close()
     here = HFGenerator.load(model, device="cpu")
+    assert scored == pytest.approx(here.score(prompts, answers), rel=1e-5) and counted == here.count_tokens(answers)
     alone = [here.generate([p], 3, replace(params, seed=prompt_seed(7, i)))[0] for i, p in enumerate(prompts)]
     assert [[c.token_ids for c in s] for s in by_two] == [[c.token_ids for c in s] for s in alone]
     assert [len(s) for s in by_two] == [3] * len(prompts)

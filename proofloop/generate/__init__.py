@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from proofloop.errors import ConfigError
-from proofloop.generate.base import Completion, Generator, GeneratorError, SamplingParams
+from proofloop.generate.base import Completion, Generator, GeneratorError, SamplingParams, Scorer
 from proofloop.generate.config import GeneratorConfig
 
 if TYPE_CHECKING:
     from proofloop.prover import Prover
     from proofloop.types import Problem
 
-__all__ = ["Completion", "Generator", "GeneratorConfig", "GeneratorError", "SamplingParams", "make_generator"]
+__all__ = ["Completion", "Generator", "GeneratorConfig", "GeneratorError", "SamplingParams", "Scorer", "make_generator"]
 
 
 def make_generator(
@@ -40,9 +40,9 @@ def make_generator(
             "directory (e.g. one made by `proofloop init-model DIR`)"
         )
     if cfg.replicas > 1:
-        from proofloop.generate.replicas import RayReplicas
+        from proofloop.generate.replicas import RayReplicas, ScoringRayReplicas
 
-        return RayReplicas(cfg, cfg.replicas)
+        return (ScoringRayReplicas if cfg.backend == "hf" else RayReplicas)(cfg, cfg.replicas)
     if cfg.backend == "vllm":
         from proofloop.generate.vllm import VLLMGenerator
 

@@ -55,6 +55,21 @@ class Generator(Protocol):
         """
 
 
+@runtime_checkable
+class Scorer(Protocol):
+    """A generator that can also score text under its model (the hf backend; Ray replicas of it).
+
+    The loop measures the held-out NLL with it; a generator that is not a Scorer (vLLM, an
+    OpenAI-compatible server, the grammar sampler) leaves that metric out.
+    """
+
+    def score(self, prompts: list[str], continuations: list[str]) -> list[float]:
+        """Summed log-probability of each continuation's tokens after its prompt."""
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """How many tokens each text is, as `score` counts a continuation."""
+
+
 def check_request(prompts: list[str], n: int, params: SamplingParams) -> None:
     """Raise GeneratorError on a request no backend can serve (n < 1, negative temperature...)."""
     if n < 1:

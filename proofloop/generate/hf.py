@@ -256,6 +256,10 @@ class HFGenerator:
         ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
         return self.score_ids(prompts, ids)
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """How many tokens each text is, as `score` counts a continuation."""
+        return [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+
     @torch.inference_mode()
     def score_ids(self, prompts: list[str], continuation_ids: list[Sequence[int]]) -> list[float]:
         """Sum of log p(token ids | prompt): the exact tokens a completion generated."""

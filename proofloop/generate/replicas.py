@@ -65,20 +65,6 @@ class RayReplicas:
         self.ray = ray
         self.cfg = one
 
-    @functools.cached_property
-    def tokenizer(self) -> Any:
-        """The replicas' tokenizer where they can score (the hf backend), else None."""
-        if self.cfg.backend != "hf":
-            return None
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(self.cfg.model)
-
-    def score(self, prompts: list[str], continuations: list[str]) -> list[float]:
-        """Summed log-probabilities of each continuation after its prompt, from the first replica
-        (every replica holds the same model); only the hf backend scores (see `tokenizer`)."""
-        return self.ray.get(self.actors[0].score.remote(prompts, continuations))
-
     def generate(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n completions for each prompt, in prompt order."""
         check_request(prompts, n, params)
@@ -99,3 +85,22 @@ class RayReplicas:
         for actor in self.actors:
             self.ray.kill(actor)
         self.actors = []
+
+
+class ScoringRayReplicas(RayReplicas):
+    """Ray replicas of the hf backend, which can also score (a Scorer): from the first replica,
+    since every replica holds the same model."""
+
+    @functools.cached_property
+    def _tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.cfg.model)
+
+    def score(self, prompts: list[str], continuations: list[str]) -> list[float]:
+        """Summed log-probability of each continuation's tokens after its prompt."""
+        return self.ray.get(self.actors[0].score.remote(prompts, continuations))
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """How many tokens each text is, as `score` counts a continuation."""
+        return [len(self._tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
