@@ -143,7 +143,7 @@ class TrainSection(_Section):
     warmup: int = Field(10, ge=0, description="Linear warm-up steps.")
     # Device, precision, memory and LoRA: see docs/models.md ("Training") and proofloop/trainers/.
     trainer: Literal["auto", "trl", "simple"] = Field(
-        "auto", description="trl: TRL's SFTTrainer; simple: a plain PyTorch loop (CPU, full fine-tuning only), "
+        "auto", description="trl: TRL's SFTTrainer; simple: a plain PyTorch loop (full fine-tuning only), "
         "kept as an independent check of the TRL path; auto: trl (docs/models.md has the measurements)."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where training runs; auto: cuda when visible.")

@@ -2,7 +2,7 @@
 
 - `sft.py`: TRL's SFTTrainer, for any model: device and precision, gradient accumulation and
   checkpointing, LoRA and QLoRA through peft, multi-GPU through accelerate.
-- `simple.py`: a plain PyTorch loop with length-bucketed batches (CPU, full fine-tuning), an
+- `simple.py`: a plain PyTorch loop with length-bucketed batches (full fine-tuning, one device), an
   independent implementation that the tests hold TRL's path against (docs/models.md gives the
   measured numbers of both).
 
