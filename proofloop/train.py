@@ -3,9 +3,8 @@
 The loss covers the candidate tokens (and the end-of-sequence token after them) only: the
 model learns to answer a prompt, not to reproduce prompts. Rows are encoded here, once, the
 way a generator encodes a prompt (so training sees exactly the tokens sampling will), then one
-of two step loops runs them (proofloop/trainers: TRL's SFTTrainer, or on request a plain loop
-for CPU runs) on the device and in the precision that proofloop.device
-resolves. Checkpoints are written into a temporary directory and renamed into place, so a
+of two step loops runs them (proofloop/trainers: TRL's SFTTrainer, or on request a plain loop)
+on the device and in the precision that proofloop.device resolves. Checkpoints are written into a temporary directory and renamed into place, so a
 checkpoint directory either holds a complete model or does not exist; a LoRA run's directory
 holds the merged model (what sampling loads) and the adapter alone under `adapter/`.
 """

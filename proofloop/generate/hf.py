@@ -253,12 +253,14 @@ class HFGenerator:
         """Sum of log p(continuation tokens | prompt) under the model, one per pair."""
         if len(prompts) != len(continuations):
             raise GeneratorError(f"score: {len(prompts)} prompts but {len(continuations)} continuations")
-        ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
-        return self.score_ids(prompts, ids)
+        return self.score_ids(prompts, self._continuation_ids(continuations))
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """How many tokens each text is, as `score` counts a continuation."""
-        return [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        return [len(ids) for ids in self._continuation_ids(texts)]
+
+    def _continuation_ids(self, texts: list[str]) -> list[list[int]]:
+        return [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
 
     @torch.inference_mode()
     def score_ids(self, prompts: list[str], continuation_ids: list[Sequence[int]]) -> list[float]:
