@@ -461,10 +461,12 @@ def handwritten_forms(out_dir: Path) -> set[str]:
     """Normal forms of the hand-written .sl problems in the directories beside `out_dir`."""
     forms = set()
     for path in sorted(out_dir.resolve().parent.glob("*/*.sl")):
-        text = path.read_text(encoding="utf-8")
-        if path.parent.resolve() == out_dir.resolve() or text.startswith(MARKER):
+        if path.parent.resolve() == out_dir.resolve():
             continue
         try:
+            text = path.read_text(encoding="utf-8")
+            if text.startswith(MARKER):
+                continue
             forms.add(normal_form(text, parse_problem(text)))
         except Exception:  # noqa: BLE001 - a sibling this parser cannot read cannot collide either
             continue

@@ -4,7 +4,9 @@ After a round's selection, each of up to `loop.conjectures` solved train problem
 choice among those with a verified solution, generated or hand-written) yields one new
 problem: a numeral that the verified solution uses is moved by a small step in the problem and
 in the solution alike (a perturbed constant). The moved solution is checked by the prover
-against the new problem before the problem is used; one that does not verify is dropped. A new
+against the new problem before the problem is used; one that does not verify is dropped, and so
+is one that a trivial candidate solves (`Prover.trivial_candidates`: a constant, a parameter)
+or whose constraints hold for every function (the loader refuses it). A new
 problem whose normal form is already in the run (in particular, any held-out problem's) is
 dropped too, so held-out problems never gain a duplicate in train.
 
@@ -90,6 +92,8 @@ def conjecture(
         form = prover.normal_form(problem)
         if form in taken_forms or not prover.check(problem, reference).verified:
             continue
+        if any(prover.check(problem, trivial).verified for trivial in prover.trivial_candidates(problem)):
+            continue  # moving the numeral emptied a condition: a constant or a parameter solves it
         taken_forms.add(form)
         ids.add(pid)
         made.append(Conjecture(problem, reference, parent.id))

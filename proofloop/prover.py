@@ -115,6 +115,11 @@ class Prover:
         prover that can rename variables canonically should do so."""
         return " ".join(self.prompt(problem).split())
 
+    def trivial_candidates(self, problem: Problem) -> list[str]:
+        """Candidates that a problem worth posing rejects (a constant, a parameter returned as
+        it is); a derived problem that one of them solves is dropped. Default: none known."""
+        return []
+
     def warm(self, problems: Iterable[Problem]) -> int:
         """Prepare for timed checks of `problems` (e.g. elaborate their headers); returns how many
         preparations were made. Default: nothing to prepare."""

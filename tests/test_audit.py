@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from proofloop.audit import audit
 from proofloop.prover import get_prover
 
@@ -80,3 +82,32 @@ def test_bundled_problems_have_no_overlap():
 
     result = audit(prover, load_problems(bundled_problems_dir(), prover="z3"))
     assert result.overlaps == () and result.duplicates == ()
+
+
+VACUOUS = """;; split: train
+(set-logic LIA)
+(synth-fun f ((x Int)) Int)
+(declare-var x Int)
+(constraint (=> (and (> x 4) (< x 5)) (= (f x) 7)))
+(check-synth)
+"""
+
+
+@pytest.mark.parametrize("command", ["audit", "check", "run"])
+def test_a_vacuous_problem_is_refused_in_one_line_naming_it(tmp_path, command):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "fine.sl").write_text(VACUOUS.replace("(> x 4)", "(> x 2)"))
+    (folder / "empty_guard.sl").write_text(VACUOUS)
+    if command == "audit":
+        result = cli("problems", "audit", str(folder))
+    elif command == "run":
+        result = cli("run", "--set", f"problems.path={folder}", "--set", f"run.out_dir={tmp_path / 'runs'}")
+        assert not (tmp_path / "runs").exists()  # refused before round 0, before any run directory
+    else:
+        result = cli("check", str(folder / "empty_guard.sl"), "--candidate", "(define-fun f ((x Int)) Int 0)")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {folder / 'empty_guard.sl'}:5: the constraints hold for every function (a vacuous problem): "
+        "every candidate would verify"
+    ]

@@ -197,3 +197,51 @@ def test_the_repository_cache_is_found_with_no_configuration(tmp_path, monkeypat
     link = tmp_path / "lean"
     link.symlink_to(toolchain.REPO_CACHE_LEAN)
     assert discover(LeanConfig(lean=link)).lean == link
+
+
+# -- the verdict key keeps layout; hidden code never reaches Lean -----------------------------
+
+FOUR = "theorem four_eq : Eq four four :="
+LAYOUT_PROOFS = [
+    "(fun (_ : N) => Eq.refl four) two",
+    "Eq.refl (N.add two two)",
+    "(fun (a : N) (_ : Eq a a) => Eq.refl four) two (Eq.refl two)",
+]
+
+
+def _perturbed(proof: str, rng) -> str:
+    """`proof` with each space replaced by a random run of spaces and line breaks."""
+    return "".join(rng.choice([" ", "  ", "\n", "\n  ", "\n    "]) if c == " " else c for c in proof)
+
+
+def test_texts_with_one_verdict_key_get_one_verdict(prover):
+    import random
+
+    rng = random.Random(7)
+    task = problem(prover, FOUR)
+    verdicts: dict[str, set[Status]] = {}
+    for proof in LAYOUT_PROOFS:
+        for text in [proof, f"  {proof}\n", f":= {proof}", *(_perturbed(proof, rng) for _ in range(6))]:
+            verdict = prover.check(task, text, LIMITS)
+            verdicts.setdefault(prover.canonical(text), set()).add(verdict.status)
+    assert all(len(statuses) == 1 for statuses in verdicts.values()), verdicts
+    # Layout decides verdicts: the same tokens verify on one line and not with `two` on a line
+    # of its own, so one key for both would let the rejected text inherit the accepted verdict.
+    same_tokens = ["(fun (_ : N) => Eq.refl four) two", "(fun (_ : N) => Eq.refl four)\ntwo"]
+    statuses = [prover.check(task, t, LIMITS).status for t in same_tokens]
+    assert statuses == [Status.VERIFIED, Status.REJECTED]
+    assert prover.canonical(same_tokens[0]) != prover.canonical(same_tokens[1])
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        "Eq.refl four /-/- -/\naxiom cheat : False\n/- -/",
+        'Eq.refl four /- "{" -/\n#check "{ -/ }"\naxiom cheat : False',
+        "Eq.refl four\n/-! module doc -/\naxiom cheat : False",
+    ],
+)
+def test_code_hidden_from_a_nesting_count_or_a_brace_is_never_verified(prover, candidate):
+    verdict = prover.check(problem(prover, FOUR), candidate, LIMITS)
+    assert verdict.status is Status.REJECTED
+    assert verdict.reason.startswith("guard:"), verdict

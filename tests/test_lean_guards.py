@@ -85,7 +85,12 @@ REJECTED = {
     ],
     "guard:compiler_axiom": ["lcProof", "by exact lcUnreachable", "by exact @_root_.lcProof _"],
     "guard:admit": ["by admit"],
-    "guard:axiom": ["by omega\naxiom cheat : False"],
+    "guard:axiom": [
+        "by omega\naxiom cheat : False",
+        # Lean skips the character after `/-` unread: `/-/- -/` is one whole comment, and the
+        # axiom after it is code (a nesting count would hide it up to the last `-/`).
+        "by omega /-/- -/\naxiom cheat : False\n/- -/",
+    ],
     "guard:constant": ["by omega\nconstant c : Nat", "by omega\nopaque c : Nat"],
     "guard:import": ["by omega\nimport Mathlib"],
     "guard:exit": ["by omega\n#exit"],
@@ -130,8 +135,16 @@ REJECTED = {
     "guard:empty": ["", "  -- nothing here\n", ":="],
     "guard:lexer": [
         "by simp /- unterminated",
-        # Every string is read as possibly interpolated, so an unbalanced brace does not lex.
+        # A brace in a string not after s!/m!/f!: plain for Lean unless some syntax of the
+        # environment (throwError, dbg_trace, a notation) interpolates it; the guard cannot tell.
         'by\n  have := "{"\n  omega',
+        'by\n  have := "{ -/"\n  axiom cheat : False',
+        'by omega\n#check "{--}"\naxiom cheat : False',
+        # Lean's lexical errors: a tab between tokens, a lone carriage return, `2e` without digits.
+        "by\tomega",
+        "by\romega",
+        "by exact 2elab",
+        "by exact 'ab'",
     ],
 }
 
@@ -220,7 +233,9 @@ def interpolate(code: str, depth: int, filler: str) -> str:
 )
 def test_forbidden_words_are_found_in_every_context(word, depth, filler, suffix, prefix):
     code = interpolate(f"({prefix}{word}{suffix} : Nat)", depth, filler)
-    assert reason(f"by simp [{code}]") == f"guard:{WORDS[word]}"
+    # Lean reads `2e...` as a scientific literal missing its exponent: a lexical error there.
+    expected = "guard:lexer" if prefix in ("2", "1.5") and word[0] in "eE" else f"guard:{WORDS[word]}"
+    assert reason(f"by simp [{code}]") == expected
 
 
 @settings(max_examples=300, deadline=None)

@@ -216,8 +216,10 @@ def test_prompt_extract_canonical():
     assert (
         prover.extract("```lean4\ntheorem t : 1 + 1 = 2 := by norm_num\n```") == "theorem t : 1 + 1 = 2 := by norm_num"
     )
-    assert prover.canonical(":= by\n  norm_num -- done\n") == prover.canonical("by norm_num")
+    assert prover.canonical(":= by\n  norm_num -- done\n") == prover.canonical("  by\n  norm_num -- done")
     assert prover.canonical("by norm_num") != prover.canonical("by simp")
+    # Layout is part of the key: Lean may judge these two differently.
+    assert prover.canonical("by\n  norm_num") != prover.canonical("by norm_num")
     # The training target continues the prompt after `:=` and closes the block where extract stops.
     completion = prover.target(prompt, "by\n  norm_num")
     assert completion == " by\n  norm_num\n```"

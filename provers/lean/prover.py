@@ -20,7 +20,7 @@ from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
 from provers.lean.filecheck import FilePool, check_file
 from provers.lean.guards import GUARDS_VERSION, check_candidate
-from provers.lean.lexer import LexError, normalize, tokenize
+from provers.lean.lexer import LexError, tokenize
 from provers.lean.pool import HeaderError, Launcher, ReplPool
 from provers.lean.source import LeanTask, SourceError, parse_problem_file, parse_problem_text
 from provers.lean.toolchain import ENV_CONFIG, LeanConfig, Toolchain, discover
@@ -231,14 +231,19 @@ class LeanProver(Prover):
         return f" {candidate.strip()}\n```"
 
     def canonical(self, candidate: str) -> str:
-        """Comments dropped and whitespace normalised, without a leading `:=`."""
+        """The text Lean elaborates: the candidate without a leading `:=` and outer whitespace.
+
+        Layout is kept: Lean is whitespace-sensitive (a line break can end an application, a
+        column can end a tactic block), so two texts share this key only when the file the
+        checker builds from them is the same."""
+        text = candidate.strip()
         try:
-            tokens = tokenize(candidate)
+            tokens = tokenize(text)
         except LexError:
-            return " ".join(candidate.split())
+            return text
         if tokens and tokens[0].text == ":=":
-            candidate = candidate[tokens[0].end :]
-        return normalize(candidate)
+            text = text[tokens[0].end :].strip()
+        return text
 
     # -- checking -------------------------------------------------------------------------
 

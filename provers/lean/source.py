@@ -185,7 +185,7 @@ def _attr_line_end(text: str, close: Token) -> bool:
 
 def split_commands(text: str) -> list[Command]:
     """Split source text into top-level commands (comments between commands are kept in spans)."""
-    tokens = tokenize(text, keep_comments=True)
+    tokens = tokenize(text, keep_comments=True, braces="plain")
     groups: list[list[Token]] = []
     depth = 0
     prev: Token | None = None

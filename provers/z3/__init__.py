@@ -27,7 +27,7 @@ from proofloop.prover import Prover
 from proofloop.types import CheckLimits, Problem, Split, Verdict
 from provers.z3 import candidate as _candidate
 from provers.z3 import prompt as _prompt
-from provers.z3.sexpr import ParseError
+from provers.z3.sexpr import ParseError, symbol_text
 from provers.z3.sygus import SygusProblem, parse_problem
 
 _REFERENCE = re.compile(r"^[ \t]*;+[ \t]*reference:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
@@ -107,10 +107,11 @@ class Z3Prover(Prover):
             meta={"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]},
             data=data,
         )
-        if data.assumptions:
-            from provers.z3.checker import compiled_for
+        from provers.z3.checker import compiled_for
 
-            compiled_for(problem)  # refuses assumptions no input satisfies, naming the file
+        # Refuses, naming the file, assumptions no input satisfies and constraints that hold for
+        # every function: on such a problem every candidate would verify.
+        compiled_for(problem, refuse_vacuous=True)
         return problem
 
     def prompt(self, problem: Problem) -> str:
@@ -148,11 +149,30 @@ class Z3Prover(Prover):
 
         return sample(self.parsed(problem), n, rng, max_size=max_size)
 
+    def trivial_candidates(self, problem: Problem) -> list[str]:
+        """Every synth-fun answering the same trivial body: 0, 1, true, false, or a parameter of its
+        sort (the i-th parameter of each function, for each i)."""
+        funs = self.parsed(problem).synth_funs
+        choices: list[dict[str, str]] = [
+            {f.name: constant for f in funs if f.sort == sort}
+            for constant, sort in (("0", "Int"), ("1", "Int"), ("true", "Bool"), ("false", "Bool"))
+        ]
+        for i in range(max((len(f.params) for f in funs), default=0)):
+            choices.append(
+                {f.name: symbol_text(f.params[i][0]) for f in funs if i < len(f.params) and f.params[i][1] == f.sort}
+            )
+        return ["\n".join(_define_fun(f, chosen[f.name]) for f in funs) for chosen in choices if len(chosen) == len(funs)]
+
     def parsed(self, problem: Problem) -> SygusProblem:
         """The parsed SyGuS problem behind `problem`."""
         if isinstance(problem.data, SygusProblem):
             return problem.data
         return parse_problem(problem.text, problem.source or problem.id)
+
+
+def _define_fun(f, body: str) -> str:
+    params = " ".join(f"({symbol_text(p)} {sort})" for p, sort in f.params)
+    return f"(define-fun {symbol_text(f.name)} ({params}) {f.sort} {body})"
 
 
 __all__ = ["Z3Prover", "reference_of", "split_of"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -149,10 +150,42 @@ def _check_assumptions_satisfiable(compiled: Compiled) -> None:
         )
 
 
-def compiled_for(problem: Problem) -> Compiled:
-    """The compiled form of `problem`; a bad problem text raises an error naming the problem."""
+_vacuity = threading.local()
+
+
+def check_not_vacuous(compiled: Compiled) -> None:
+    """Refuse a problem whose constraints hold whatever the synthesised functions are.
+
+    One query, the functions left uninterpreted: if no input (within the assumptions) and no
+    interpretation violates a constraint, every candidate would verify. Unknown is let through.
+    The context is reused per thread: a fresh Z3 context costs more than the query.
+    """
+    problem = compiled.problem
+    if not hasattr(_vacuity, "solver"):
+        _vacuity.ctx = z3.Context()
+        _vacuity.solver = z3.Solver(ctx=_vacuity.ctx)
+    ctx, solver = _vacuity.ctx, _vacuity.solver
+    parsed = z3.parse_smt2_string(compiled.prelude, ctx=ctx)
+    constraints = [parsed[i] for i in range(len(problem.constraints))]
+    solver.reset()
+    solver.set("timeout", 1000)  # unknown (nonlinear, quantified) is let through
+    solver.add(*[parsed[i] for i in range(len(problem.constraints), len(parsed))])
+    solver.add(z3.Not(z3.And(*constraints, ctx)) if constraints else z3.BoolVal(False, ctx))
+    if solver.check() == z3.unsat:
+        line = problem.constraints[0].line if problem.constraints else None
+        raise ProblemFormatError(
+            None, line, "the constraints hold for every function (a vacuous problem): every candidate would verify"
+        )
+
+
+def compiled_for(problem: Problem, *, refuse_vacuous: bool = False) -> Compiled:
+    """The compiled form of `problem`; a bad problem text (or, with `refuse_vacuous`, a vacuous
+    one) raises an error naming the problem."""
     try:
-        return compile_text(problem.text)
+        compiled = compile_text(problem.text)
+        if refuse_vacuous:
+            check_not_vacuous(compiled)
+        return compiled
     except ProblemFormatError as e:
         raise type(e)(problem.source or problem.id, e.line, e.message) from None
 
