@@ -111,7 +111,7 @@ def extend_run(ctx, r: int) -> int:
     if any(pid.startswith(prefix) for pid in ctx.problems):
         return 0
     solved: dict[str, str] = {}
-    for row in ctx.store.dataset_rows(max_round=r):
+    for row in ctx.store.dataset_rows(max_round=r, version=ctx.checker_version):
         if row.origin == "verified" and row.problem_id in ctx.problems and row.problem_id not in solved:
             solved[row.problem_id] = row.candidate
     chosen = sorted(solved, key=lambda pid: stable_rank(ctx.cfg.run.seed * 7919 + r, pid))[: ctx.cfg.loop.conjectures]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from proofloop.errors import ProofloopError
-from proofloop.prover import get_prover
+from proofloop.prover import get_prover, rules_of
 from proofloop.store import Store
 from proofloop.types import sha256
 
@@ -91,6 +91,7 @@ class ExportResult:
     paths: dict[str, Path]
     rows: dict[str, int]
     problems: dict[str, int]
+    stale: int = 0  # rows verified under other checker rules, left out
 
 
 def arrow_schema():
@@ -100,14 +101,18 @@ def arrow_schema():
     return pa.schema([(name, getattr(pa, kind)()) for name, kind in COLUMNS.items()])
 
 
-def export_rows(run_dir: Path, flt: ExportFilter = ExportFilter()) -> list[dict[str, Any]]:
-    """The run's dataset rows joined with their problems, filtered, in dataset order."""
+def export_rows(run_dir: Path, flt: ExportFilter = ExportFilter()) -> tuple[list[dict[str, Any]], int]:
+    """The run's dataset rows joined with their problems, filtered, in dataset order, and how many
+    rows were left out because the rules that verified them are not the current ones (their
+    prover's `rules_version`; `proofloop run --resume` checks such rows again)."""
     with Store.open(run_dir) as store:
         run_id = store.meta("run_id") or Path(run_dir).name
         rows = store.dataset_with_problems(
             rounds=flt.rounds, prover=flt.prover, splits=flt.splits, origin=flt.origin
         )
-    return [_row(r, run_id) for r in rows]
+    current = {name: get_prover(name).rules_version() for name in {r["prover"] for r in rows}}
+    fresh = [r for r in rows if rules_of(r["checker_version"] or "") == current[r["prover"]]]
+    return [_row(r, run_id) for r in fresh], len(rows) - len(fresh)
 
 
 def _row(r: Mapping[str, Any], run_id: str) -> dict[str, Any]:
@@ -233,9 +238,10 @@ def export_run(
     """
     fmt = ExportFormat(fmt)
     out = Path(out)
-    rows = export_rows(run_dir, flt)
+    rows, stale = export_rows(run_dir, flt)
     if not rows:
-        raise ProofloopError(f"{run_dir}: no dataset rows match ({flt.describe()}); nothing to export")
+        why = f"; {stale} were verified under other checker rules (`proofloop run --resume {run_dir}` checks them again)"
+        raise ProofloopError(f"{run_dir}: no dataset rows match ({flt.describe()}){why if stale else ''}; nothing to export")
     parts = {"all": rows} if eval_split_fraction is None else split_by_problem(rows, eval_split_fraction, seed)
     _check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -253,5 +259,6 @@ def export_run(
         paths=paths,
         rows={name: len(part) for name, part in parts.items()},
         problems={name: len({r["problem_id"] for r in part}) for name, part in parts.items()},
+        stale=stale,
     )
 

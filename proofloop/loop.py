@@ -27,7 +27,8 @@ from proofloop.generate import Generator, GeneratorConfig, SamplingParams, Score
 from proofloop.generate.base import Completion
 from proofloop.evaluate import diversity_metrics, pass_metrics, problem_counts
 from proofloop.metrics import forgetting_rate, nll_per_token, paired_drop_bound, pass_at_k_by_problem
-from proofloop.prover import Prover, checker_version, get_prover
+from proofloop.prover import Prover, canonical_hash, checker_version, get_prover
+from proofloop.recheck import Recheck, recheck_stale
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
 from proofloop.store import AttemptRow, DatasetRow, Store
 from proofloop.train import TrainResult, TrainSettings, load_result, pretrain_lm, train_sft
@@ -65,6 +66,7 @@ class RunContext:
     checker_version: str = ""
     workers: int | None = None
     checks: CheckPool = field(default_factory=CheckPool)
+    recheck: Recheck = field(default_factory=Recheck)
     _generators: dict[str, Generator] = field(default_factory=dict)
 
     @property
@@ -237,19 +239,6 @@ def attempt_row(
     )
 
 
-def canonical_hash(prover: Prover, candidate: str) -> str:
-    """Hash of the candidate's canonical form; a candidate that does not parse keys on its tokens."""
-    try:
-        return sha256(prover.canonical(candidate))
-    except ProofloopError:
-        return sha256(" ".join(candidate.split()))
-    except Exception as e:  # noqa: BLE001 - untrusted model output must not stop a run
-        # A canonicaliser bug on one odd candidate loses only dedup for that candidate; the
-        # checker still sees it, so soundness does not depend on this key.
-        log.warning("%s.canonical failed on %r: %s: %s", prover.name, candidate[:80], type(e).__name__, e)
-        return sha256(" ".join(candidate.split()))
-
-
 def derive_seed(*parts: object) -> int:
     """A 31-bit seed determined by `parts` alone (stable across processes and platforms)."""
     return int(hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
@@ -334,7 +323,7 @@ def select(ctx: RunContext, r: int) -> list[DatasetRow]:
     ctx.store.add_dataset_rows(new)
     counts = ctx.store.verified_counts(ctx.checker, ctx.checker_version, max_round=r)
     chosen = training_set(
-        ctx.store.dataset_rows(max_round=r),
+        ctx.store.dataset_rows(max_round=r, version=ctx.checker_version),
         ctx.cfg.select.per_problem_cap,
         dedup=ctx.cfg.select.dedup,
         multiplicity=lambda row: counts.get((row.problem_id, row.canonical_hash), 1),
@@ -559,7 +548,7 @@ def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], res
         "solved_train": float(len(solved)),
         "solved_train_round": float(len(solved_round)),
         "disputed": float(disputed_count(ctx, r)),
-        "dataset_size": float(len(ctx.store.dataset_rows(max_round=r))),
+        "dataset_size": float(len(ctx.store.dataset_rows(max_round=r, version=ctx.checker_version))),
         "train_rows": float(len(rows)),
         **times,
         "time_select_s": stats.get("time_select_s", 0.0),
@@ -639,7 +628,9 @@ def resume_run(run_dir: Path, overrides: list[str], ui: Any) -> RunContext:
         if not store.problem_rows():  # killed between creating the store and recording its problems
             problems = load_run_problems(cfg, prover)
             store.add_problems(problems, [prover.prompt(p) for p in problems])
-        return _context(cfg, store, prover, ui)
+        ctx = _context(cfg, store, prover, ui)
+        ctx.recheck = recheck_stale(ctx, check_candidates)  # verdicts made under other rules
+        return ctx
     except BaseException:
         store.close()
         raise

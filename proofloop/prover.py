@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import random
 import tomllib
 from collections.abc import Iterable
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proofloop.errors import ConfigError, ProofloopError
-from proofloop.types import CheckLimits, Problem, Status, Verdict
+from proofloop.types import CheckLimits, Problem, Status, Verdict, sha256
 
 if TYPE_CHECKING:
     from proofloop.generate.base import Generator, SamplingParams
 
 ENTRY_POINTS = "proofloop.provers"
+log = logging.getLogger(__name__)
 
 
 class Prover:
@@ -87,6 +89,14 @@ class Prover:
         raise NotImplementedError(f"{type(self).__name__}.canonical")
 
     # -- optional hooks, with their defaults -------------------------------------------------
+
+    def rules_version(self) -> str:
+        """The version of the code around the solver that decides verdicts (proofloop.rules): part
+        of `version()`, and what `export` compares rows against. Default: this prover's module and
+        the modules of its package it imports."""
+        from proofloop.rules import rules_version
+
+        return rules_version(type(self).__module__)
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply the run config's table named after this prover (e.g. `[lean]`).
@@ -187,6 +197,28 @@ def get_prover(name: str) -> Prover:
     prover = _load_target(target)()
     _cache[name] = prover
     return prover
+
+
+def canonical_hash(prover: Prover, candidate: str) -> str:
+    """The verdict cache key of a candidate: the hash of its canonical form.
+
+    A candidate the canonicaliser cannot handle keys on its exact text (marked so that it never
+    meets a canonical form): it loses only dedup, never gets another text's verdict."""
+    try:
+        return sha256(prover.canonical(candidate))
+    except Exception as e:  # noqa: BLE001 - untrusted model output must not stop a run
+        if not isinstance(e, ProofloopError):
+            log.warning("%s.canonical failed on %r: %s: %s", prover.name, candidate[:80], type(e).__name__, e)
+        return sha256("\0exact\0" + candidate)
+
+
+RULES_MARK = "; rules "
+
+
+def rules_of(version: str) -> str | None:
+    """The rules part of a checker version string ("4.16.0; rules 1a2b3c4d" -> "1a2b3c4d")."""
+    head, mark, rules = version.rpartition(RULES_MARK)
+    return rules.split(";", 1)[0].strip() if mark else None
 
 
 def checker_version(prover: Prover, cross_check: str = "") -> str:

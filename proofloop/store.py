@@ -359,6 +359,52 @@ class Store:
         """Attempts whose (problem, canonical candidate) has no verdict from this checker version yet."""
         return [a for a in self.attempts(round, purpose, checker, version) if a["status"] is None]
 
+    def attempt_texts(self) -> list[tuple[int, str, str, str]]:
+        """(id, problem_id, candidate, canonical_hash) of every attempt, for re-keying."""
+        return [tuple(r) for r in self.conn.execute("SELECT id, problem_id, candidate, canonical_hash FROM attempts")]
+
+    def rekey_attempts(self, updates: Sequence[tuple[int, str]]) -> None:
+        """Give attempts (id, canonical_hash) new verdict keys (the canonical form changed)."""
+        with self.transaction():
+            self.conn.executemany("UPDATE attempts SET canonical_hash = ? WHERE id = ?", [(h, i) for i, h in updates])
+
+    def unchecked_keys(self, checker: str, version: str) -> list[tuple[str, str, str]]:
+        """(problem_id, canonical_hash, a candidate) of every attempt key with no verdict from this
+        checker version, all rounds and purposes."""
+        cur = self.conn.execute(
+            "SELECT a.problem_id, a.canonical_hash, MIN(a.candidate) FROM attempts a LEFT JOIN verdicts v "
+            "ON v.problem_id = a.problem_id AND v.canonical_hash = a.canonical_hash AND v.checker = ? "
+            "AND v.checker_version = ? WHERE v.status IS NULL GROUP BY a.problem_id, a.canonical_hash",
+            (checker, version),
+        )
+        return [tuple(r) for r in cur]
+
+    def other_versions(self, checker: str, version: str) -> set[str]:
+        """Checker versions, other than this one, that verdicts or dataset rows of the run carry."""
+        cur = self.conn.execute(
+            "SELECT checker_version FROM verdicts WHERE checker = ? AND checker_version != ? UNION "
+            "SELECT checker_version FROM dataset WHERE checker_version IS NOT NULL AND checker_version != ?",
+            (checker, version, version),
+        )
+        return {r[0] for r in cur}
+
+    def reverify_dataset_rows(self, updates: Sequence[tuple[int, str, Verdict]]) -> int:
+        """Dataset rows (id, canonical_hash, verdict) verified again under `verdict.checker_version`;
+        a row whose new key another row already holds keeps its old version. Returns how many moved."""
+        moved = 0
+        with self.transaction():
+            for row_id, chash, v in updates:
+                try:
+                    self.conn.execute(
+                        "UPDATE dataset SET canonical_hash = ?, checker = ?, checker_version = ?, verdict_seconds = ? "
+                        "WHERE id = ?",
+                        (chash, v.checker, v.checker_version, v.seconds, row_id),
+                    )
+                    moved += 1
+                except sqlite3.IntegrityError:
+                    continue
+        return moved
+
     # -- verdicts (also the cache) ---------------------------------------------------------
 
     def cached_verdict(self, problem_id: str, canonical_hash: str, checker: str, version: str) -> Verdict | None:
@@ -478,10 +524,18 @@ class Store:
             values,
         )
 
-    def dataset_rows(self, *, max_round: int | None = None) -> list[DatasetRow]:
-        """The accumulated dataset (rows added up to max_round), in insertion order."""
-        sql = "SELECT * FROM dataset" + (" WHERE round <= ?" if max_round is not None else "") + " ORDER BY id"
-        cur = self.conn.execute(sql, () if max_round is None else (max_round,))
+    def dataset_rows(self, *, max_round: int | None = None, version: str | None = None) -> list[DatasetRow]:
+        """The accumulated dataset (rows added up to max_round; with `version`, only rows verified
+        by that checker version), in insertion order."""
+        clauses, args = [], []
+        if max_round is not None:
+            clauses.append("round <= ?")
+            args.append(max_round)
+        if version is not None:
+            clauses.append("checker_version = ?")
+            args.append(version)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        cur = self.conn.execute(f"SELECT * FROM dataset{where} ORDER BY id", args)
         return [DatasetRow(**{k: r[k] for k in r.keys()}) for r in cur]
 
     def dataset_counts(self, by: Literal["origin", "round"]) -> dict[Any, int]:

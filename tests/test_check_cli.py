@@ -21,7 +21,7 @@ from provers.z3 import Z3Prover
 
 REPO = Path(__file__).resolve().parents[1]
 PROOFLOOP = Path(sys.executable).parent / "proofloop"
-VERSION = z3.get_version_string()
+VERSION = Z3Prover().version()
 
 # One input breaks the wrong candidate (x = 3), so the counterexample is always the same.
 AT_THREE = """\

@@ -8,6 +8,7 @@ import sqlite3
 import cvc5
 import pytest
 import z3
+from proofloop.rules import rules_version
 from typer.testing import CliRunner
 
 from loop_fixtures import write_config, write_problems
@@ -22,7 +23,7 @@ from sygus_texts import INV, MAX2
 
 PROVER = Z3Prover()
 CROSS = CheckLimits(timeout_s=10, cross_check="cvc5")
-BOTH = f"{z3.get_version_string()}, cvc5 {cvc5.__version__}"
+BOTH = f"{z3.get_version_string()}, cvc5 {cvc5.__version__}; rules {rules_version('provers.z3.checker')}"
 
 BV = """(set-logic BV)
 (define-fun low ((v (_ BitVec 8))) (_ BitVec 4) ((_ extract 3 0) v))
@@ -78,7 +79,7 @@ def test_cross_checked_verdicts_carry_both_versions(text, right, wrong):
 
 
 def test_the_version_is_the_cache_key_and_changes_with_the_setting():
-    assert checker_version(PROVER) == z3.get_version_string() == PROVER.version()
+    assert checker_version(PROVER) == PROVER.version() == f"{z3.get_version_string()}; rules {rules_version('provers.z3.checker')}"
     assert checker_version(PROVER, "cvc5") == BOTH
     with pytest.raises(ConfigError, match="cannot cross-check"):
         checker_version(get_prover("lean"), "cvc5")

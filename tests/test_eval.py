@@ -16,8 +16,12 @@ from proofloop.generate.base import Completion, SamplingParams
 from proofloop.metrics import pass_at_k
 from proofloop.types import CheckLimits
 
-# Every well-formed candidate satisfies ANYTHING; no candidate satisfies IMPOSSIBLE.
-ANYTHING = "(set-logic LIA)\n(synth-fun f ((x Int)) Int)\n(declare-var x Int)\n(constraint (= (f x) (f x)))\n(check-synth)\n"
+# Every candidate the grammar of ANYTHING derives (only `x`) satisfies it; none satisfies IMPOSSIBLE.
+# (A problem every candidate satisfies whatever it is, such as (= (f x) (f x)), is refused as vacuous.)
+ANYTHING = (
+    "(set-logic LIA)\n(synth-fun f ((x Int)) Int ((Start Int (x))))\n(declare-var x Int)\n"
+    "(constraint (= (f x) x))\n(check-synth)\n"
+)
 IMPOSSIBLE = (
     "(set-logic LIA)\n(synth-fun g ((x Int)) Int)\n(declare-var x Int)\n"
     "(constraint (= (g x) 0))\n(constraint (= (g x) 1))\n(check-synth)\n"
@@ -143,7 +147,7 @@ def test_evaluate_counts_and_checks_each_distinct_candidate_once(tmp_path):
 
 def test_time_budget_fails_slow_problems(tmp_path):
     problems = _problems(tmp_path, {"fast": ANYTHING, "slow": INC})
-    gen = FixedGenerator(["(define-fun f ((x Int)) Int 0)", "(define-fun inc ((x Int)) Int (+ x 1))"],
+    gen = FixedGenerator(["(define-fun f ((x Int)) Int x)", "(define-fun inc ((x Int)) Int (+ x 1))"],
                          delay_s=1.0, slow_prompt="inc")
     results = {r.problem_id: r for r in evaluate_problems(gen, problems, 2, SamplingParams(), CheckLimits(), budget_s=0.8, workers=1)}
     assert not results["fast"].over_budget and results["fast"].counted == 1

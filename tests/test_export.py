@@ -57,7 +57,8 @@ def assert_matches_store(rows, run_dir):
 
 
 def test_rows_carry_provenance(run_dir):
-    rows = export_rows(run_dir)
+    rows, stale = export_rows(run_dir)
+    assert stale == 0
     assert_matches_store(rows, run_dir)
     assert list(rows[0]) == list(COLUMNS)
     assert rows[0]["origin"] == "reference" and rows[0]["attempt_id"] is None
@@ -135,7 +136,7 @@ def test_exported_rows_recheck_without_the_run(run_dir, tmp_path):
     ],
 )
 def test_filters(run_dir, flt, expected):
-    assert [(r["problem_id"], r["round"]) for r in export_rows(run_dir, flt)] == expected
+    assert [(r["problem_id"], r["round"]) for r in export_rows(run_dir, flt)[0]] == expected
 
 
 def test_split_is_by_problem_and_seeded():

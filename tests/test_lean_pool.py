@@ -60,7 +60,7 @@ def test_checks_share_one_process_and_one_header(log, problem):
     verdicts = [prover.check(problem, "by omega", FAST) for _ in range(3)]
     assert [v.status for v in verdicts] == [Status.VERIFIED] * 3
     assert len(starts(log)) == 1
-    assert verdicts[0].checker == "lean" and "guards" in verdicts[0].checker_version
+    assert verdicts[0].checker == "lean" and verdicts[0].checker_version.endswith(f"; rules {prover.rules_version()}")
     prover.close()
 
 

@@ -20,11 +20,14 @@ from typer.testing import CliRunner
 import proofloop.prover
 from proofloop.cli import app
 from proofloop.errors import ConfigError, ToolchainMissing
+from proofloop.rules import rules_version
 from proofloop.types import CheckLimits, Status
 from provers.lean.leandojo import theorems_to_problems
 from provers.lean.prover import LeanProver
 from provers.lean import toolchain
 from provers.lean.toolchain import ENV_CONFIG, ENV_LEAN, ENV_MODE, LeanConfig, discover
+
+LEAN_RULES = rules_version("provers.lean.prover", "provers.lean.guards", "provers.lean.filecheck")
 
 DOUBLE = Path(__file__).with_name("lean_repl_double.py")
 PROBLEM = "theorem two (n : Nat) : n + 0 = n := by\n  sorry\n"
@@ -139,7 +142,7 @@ def test_path_mode_checks_through_discovery(bare_env, tmp_path):
     (problem,) = prover.load(path)
     verdict = prover.check(problem, "by simp", CheckLimits(timeout_s=5))
     assert verdict.status is Status.VERIFIED  # the double's answer: wiring, not Lean
-    assert verdict.checker_version == "lean 4.9.0 (repl); guards 2"
+    assert verdict.checker_version == f"lean 4.9.0 (repl); rules {LEAN_RULES}"
     prover.close()
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from proofloop.errors import ProblemFormatError, UnsupportedFeature
 from proofloop.prover import Prover, get_prover
+from proofloop.rules import rules_version
 from provers.z3 import Z3Prover
 from provers.z3.sygus import SygusProblem, parse_problem
 
@@ -316,7 +317,7 @@ def test_prompt_strips_comments_reference_and_split():
 def test_prover_interface():
     assert isinstance(PROVER, Prover)
     assert PROVER.name == "z3" and PROVER.suffixes == (".sl",)
-    assert PROVER.version() == z3.get_version_string()
+    assert PROVER.version() == f"{z3.get_version_string()}; rules {rules_version('provers.z3.checker')}"
     assert isinstance(get_prover("z3"), Z3Prover)
 
 

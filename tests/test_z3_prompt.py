@@ -181,6 +181,30 @@ def test_placeholders_are_written_back_and_the_checker_judges_the_numbers():
     assert PROVER.target(prompt, "(define-fun f ((q Int)) Int (+ q 17 2))") == "(+ x k0 2))"
 
 
+def test_a_candidate_that_binds_a_placeholder_name_is_not_trained_in_a_changed_form():
+    problem = PROVER.from_text(CLAMP, id="clamp")
+    prompt = PROVER.prompt(problem)
+    binds = "(define-fun f ((x Int)) Int (let ((k0 (ite (< x 17) 17 x))) (ite (> k0 40) 40 k0)))"
+    assert PROVER.check(problem, binds).verified
+    # Placing 17 -> k0 would capture the let's own k0: no completion writes this candidate back.
+    assert PROVER.target(prompt, binds) is None
+    plain = "(define-fun f ((x Int)) Int (ite (< x 17) 17 (ite (> x 40) 40 x)))"
+    assert PROVER.check(problem, PROVER.extract(PROVER.target(prompt, plain), prompt)).verified
+
+
+def test_a_retry_prompt_keeps_the_legend_of_the_problem_it_ends_with():
+    from proofloop.loop import retry_prompt
+
+    problem = PROVER.from_text(CLAMP, id="clamp")
+    prompt = PROVER.prompt(problem)
+    # A failed candidate that carries a legend line of its own does not take the problem's place.
+    failed = "(define-fun f ((x Int)) Int\n; literals: k0=3 k1=5\nx)"
+    retry = retry_prompt(prompt, failed, '{"x": "16"}')
+    right = PROVER.extract("(ite (< x k0) k0 (ite (> x k1) k1 x)))", retry)
+    assert right == "(define-fun f ((x Int)) Int (ite (< x 17) 17 (ite (> x 40) 40 x)))"
+    assert PROVER.check(problem, right).verified
+
+
 def test_no_placeholders_where_a_numeral_is_not_a_constant_or_k_names_are_taken():
     bv = """(set-logic BV)
 (synth-fun f ((x (_ BitVec 32))) (_ BitVec 32))

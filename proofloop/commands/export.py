@@ -58,6 +58,9 @@ def export(
         typer.echo(f"{'problems' if part == 'all' else part + '_problems'}: {result.problems[part]}")
         if part != "all" and format is not ExportFormat.HF:
             typer.echo(f"{part}: {path}")
+    if result.stale:
+        typer.echo(f"left_out_stale: {result.stale} (verified under other checker rules; "
+                   f"`proofloop run --resume {run_dir}` checks them again)")
     typer.echo(f"out: {out}")
 
 

@@ -113,6 +113,8 @@ def run(
         if config is not None:
             raise ConfigError("--config cannot be combined with --resume: a run keeps its saved config (use --set)")
         ctx = resume_run(resume, overrides, ui)
+        for line in ctx.recheck.lines():
+            typer.echo(line)
     else:
         cfg = load_config(config, overrides)
         _check_training_hardware(cfg)  # before the run directory and the base model are made

@@ -28,9 +28,6 @@ from provers.lean.source import (
     statement_end,
 )
 
-# Version of the guard rules; part of the checker version recorded in every verdict.
-GUARDS_VERSION = "2"
-
 # Whole identifiers (or `#commands`) and the guard each one trips.
 WORDS: dict[str, str] = {
     "sorry": "sorry",

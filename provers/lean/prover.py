@@ -16,10 +16,11 @@ from typing import Any
 from proofloop.errors import ProblemFormatError, ToolchainMissing
 from proofloop.problemfile import load_jsonl
 from proofloop.prover import Prover, SearchResult
+from proofloop.rules import rules_version
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
 from provers.lean.filecheck import FilePool, check_file
-from provers.lean.guards import GUARDS_VERSION, check_candidate
+from provers.lean.guards import check_candidate
 from provers.lean.lexer import LexError, tokenize
 from provers.lean.pool import HeaderError, Launcher, ReplPool
 from provers.lean.source import LeanTask, SourceError, parse_problem_file, parse_problem_text
@@ -124,11 +125,18 @@ class LeanProver(Prover):
             return self._pool
 
     def version(self) -> str:
-        """Lean's version and the guard rules' version; without a toolchain, only the latter."""
+        """Lean's version and the version of the rules around it (guards, lexer, verdict reading,
+        canonical form: proofloop.rules); without a toolchain, only the latter."""
+        rules = f"rules {self.rules_version()}"
         try:
-            return f"{self.toolchain().version}; guards {GUARDS_VERSION}"
+            return f"{self.toolchain().version}; {rules}"
         except ToolchainMissing:
-            return f"guards {GUARDS_VERSION}; no Lean toolchain"
+            return f"{rules}; no Lean toolchain"
+
+    def rules_version(self) -> str:
+        """This module (canonical form, verdicts), the guards and the whole-file mode, and what
+        they import of provers.lean."""
+        return rules_version(__name__, "provers.lean.guards", "provers.lean.filecheck")
 
     def close(self) -> None:
         """Stop every REPL or `lean` process this prover started."""

@@ -67,6 +67,12 @@ class Z3Prover(Prover):
 
         return checker_version(cross_check)
 
+    def rules_version(self) -> str:
+        """The checker module and what it imports of provers.z3 (the sampler and search are not rules)."""
+        from proofloop.rules import rules_version
+
+        return rules_version("provers.z3.checker")
+
     def load(self, path: Path) -> list[Problem]:
         """One Problem for a .sl file; every .sl file under a directory, sorted."""
         path = Path(path)

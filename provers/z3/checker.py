@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import z3
 
 from proofloop.errors import CheckerCrash, ConfigError, ProblemFormatError, ProofloopError
+from proofloop.rules import rules_version
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 from provers.z3.candidate import (
     MAX_TERM_DEPTH,
@@ -405,20 +406,20 @@ def check(problem: Problem, candidate: str | bytes, limits: CheckLimits | None =
     """
     limits = limits or CheckLimits()
     verdict = _check(problem, candidate, limits)
-    if limits.cross_check:
-        verdict = dataclasses.replace(verdict, checker_version=checker_version(limits.cross_check))
-    return verdict
+    return dataclasses.replace(verdict, checker_version=checker_version(limits.cross_check))
 
 
 def checker_version(cross_check: str = "") -> str:
-    """Z3's version, followed by the cross-checker's ("4.16.0, cvc5 1.4.2") when there is one."""
+    """Z3's version, the cross-checker's when there is one, and the version of the front end's
+    rules (proofloop.rules): "4.16.0; rules 1a2b3c4d", "4.16.0, cvc5 1.4.2; rules 1a2b3c4d"."""
+    rules = f"rules {rules_version(__name__)}"  # Z3Prover.rules_version
     if not cross_check:
-        return z3.get_version_string()
+        return f"{z3.get_version_string()}; {rules}"
     if cross_check != "cvc5":
         raise ConfigError(f"cross_check: unknown checker {cross_check!r}; the Z3 prover cross-checks with cvc5")
     from provers.z3 import cvc5check
 
-    return f"{z3.get_version_string()}, cvc5 {cvc5check.version()}"
+    return f"{z3.get_version_string()}, cvc5 {cvc5check.version()}; {rules}"
 
 
 def _cross_check(verdict: Verdict, compiled: Compiled, bodies: dict[str, Term], limits: CheckLimits, start: float) -> Verdict:

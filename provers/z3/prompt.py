@@ -124,11 +124,17 @@ def literal_placeholders(body: str) -> dict[str, str]:
 
 
 def legend_of(prompt_text: str) -> dict[str, str]:
-    """Placeholder -> numeral, from the prompt's `; literals:` line ({} without one)."""
-    if not prompt_text.startswith(LEGEND):
+    """Placeholder -> numeral, from the prompt's `; literals:` line ({} without one).
+
+    The problem's prompt starts with its legend; a prompt built around it (a retry shows a failed
+    candidate and its counterexample first) ends with it, so the last legend line counts."""
+    at = prompt_text.rfind("\n" + LEGEND)
+    start = at + 1 if at >= 0 else (0 if prompt_text.startswith(LEGEND) else -1)
+    if start < 0:
         return {}
-    line = prompt_text[len(LEGEND) : prompt_text.find("\n")]
-    return dict(item.split("=", 1) for item in line.split())
+    end = prompt_text.find("\n", start)
+    line = prompt_text[start + len(LEGEND) : end if end >= 0 else len(prompt_text)]
+    return dict(item.split("=", 1) for item in line.split() if "=" in item)
 
 
 def unplace(candidate: str, prompt_text: str) -> str:
@@ -168,11 +174,21 @@ def complete(completion: str, prompt_text: str = "") -> str:
 def target(prompt_text: str, candidate: str) -> str | None:
     """The completion that, written after `prompt_text`, gives `candidate` (up to parameter names).
 
-    None when the candidate cannot be written that way: it does not parse, or its first
-    definition is not the function the prompt opens (another name, arity or sort).
+    None when the candidate cannot be written that way: it does not parse, its first definition
+    is not the function the prompt opens (another name, arity or sort), or placeholders would
+    change it (a candidate that binds a name like `k0` itself): what a model is trained to write
+    must extract to the candidate that was checked, parameter names aside.
     """
     written = _target(prompt_text, candidate)
-    return None if written is None else place(written, prompt_text)
+    if written is None:
+        return None
+    placed = place(written, prompt_text)
+    back = unplace(_candidate.extract(complete(placed, prompt_text)), prompt_text)
+    try:
+        same = _candidate.canonical(back) == _candidate.canonical(candidate)
+    except _candidate.Rejection:
+        same = False
+    return placed if same else None
 
 
 def _target(prompt_text: str, candidate: str) -> str | None:

@@ -53,7 +53,7 @@ def make_verdict(status: Status, start: float, reason: str = "", message: str = 
     return Verdict(
         status=status,
         checker="z3",
-        checker_version=z3.get_version_string(),
+        checker_version=z3.get_version_string(),  # checker.check adds the rules and any cross-checker
         seconds=time.perf_counter() - start,
         reason=reason,
         message=message,
