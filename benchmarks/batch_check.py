@@ -84,7 +84,7 @@ def timed(pool, items, limits) -> tuple[float, float, list]:
 
 def library_chunk(tasks, specs, targets, limits):
     """What a library's worker runs: the same worker side as the hand-written pool's workers."""
-    from proofloop.executors import in_worker, memory_limit
+    from proofloop.checkwork import in_worker, memory_limit
 
     side = in_worker()
     side.build_provers(targets)
@@ -107,9 +107,9 @@ class LibraryPool:
             self.executor = loky.get_reusable_executor(max_workers=workers, timeout=600)
 
     def check_batch(self, items, limits) -> list:
-        from proofloop.executors import _BatchRun, chunks, hard_deadline_s
+        from proofloop.checkwork import BatchRun, chunks, hard_deadline_s
 
-        run = _BatchRun(items, limits, None)
+        run = BatchRun(items, limits, None)
         futures = []
         for chunk in chunks(list(range(len(items))), self.workers):
             args = (*run.tasks(chunk), run.targets, limits)

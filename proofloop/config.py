@@ -331,9 +331,17 @@ def validate_config(data: dict[str, Any]) -> RunConfig:
         raise ConfigError(_one_line(e)) from None
 
 
-def _one_line(e: ValidationError) -> str:
+def validate_section(section: type[BaseModel], data: dict[str, Any], name: str) -> BaseModel:
+    """One section's values checked as the config checks them (errors name `name.key`)."""
+    try:
+        return section.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e, prefix=[name])) from None
+
+
+def _one_line(e: ValidationError, prefix: list[str] | None = None) -> str:
     err = e.errors()[0]
-    loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
+    loc = (prefix or []) + [str(p) for p in err["loc"] if not isinstance(p, int)]
     key = ".".join(loc) or "config"
     kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "extra_forbidden":

@@ -30,6 +30,7 @@ from proofloop.prover import get_prover, prover_names
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 if TYPE_CHECKING:
+    from proofloop.executors import CheckPool
     from proofloop.generate.base import Generator, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -170,14 +171,12 @@ def evaluate_problems(
     params: "SamplingParams",
     limits: CheckLimits,
     *,
+    pool: "CheckPool",
     budget_s: float | None = None,
-    workers: int | None = None,
     on_sampled: Callable[[int], None] | None = None,
     on_checked: Callable[[int], None] | None = None,
 ) -> list[ProblemResult]:
-    """Sample every problem, check all distinct candidates in one batch; one result per problem."""
-    from proofloop.executors import check_batch
-
+    """Sample every problem, check all distinct candidates in one batch of `pool`; one result per problem."""
     if budget_s is not None:
         # No single check may outlast the whole budget.
         limits = replace(limits, timeout_s=min(limits.timeout_s, budget_s))
@@ -189,7 +188,7 @@ def evaluate_problems(
     # A problem whose sampling alone used up its budget is failed without checking.
     to_check = [s for s in sampled if budget_s is None or s.seconds <= budget_s]
     items = [(s.problem, cand) for s in to_check for cand in s.candidates.values()]
-    verdicts = iter(check_batch(items, limits, workers=workers, progress=on_checked))
+    verdicts = iter(pool.check_batch(items, limits, progress=on_checked))
     checked = {s.problem.id: {form: next(verdicts) for form in s.candidates} for s in to_check}
     return [_result(s, checked.get(s.problem.id), n, budget_s) for s in sampled]
 
@@ -254,10 +253,11 @@ class ProveOutcome:
 
 
 def prove_by_sampling(
-    problem: Problem, generator: "Generator", n: int, batches: int, params: "SamplingParams", limits: CheckLimits
+    problem: Problem, generator: "Generator", n: int, batches: int, params: "SamplingParams", limits: CheckLimits,
+    pool: "CheckPool",
 ) -> ProveOutcome:
-    """Sample up to `batches` x `n` candidates; check each new canonical form until one verifies."""
-    prover = get_prover(problem.prover)
+    """Sample up to `batches` x `n` candidates; check each batch's new canonical forms in `pool` and
+    stop at the first (in sampling order) that verifies."""
     outcome = ProveOutcome(problem.id)
     seen: set[str] = set()
     started = time.perf_counter()
@@ -265,11 +265,9 @@ def prove_by_sampling(
         batch_params = replace(params, seed=None if params.seed is None else params.seed + batch)
         sampled = sample_problem(generator, problem, n, batch_params)
         outcome.samples += len(sampled.forms)
-        for form, candidate in sampled.candidates.items():
-            if form in seen:
-                continue
-            seen.add(form)
-            verdict = prover.check(problem, candidate, limits)
+        new = [candidate for form, candidate in sampled.candidates.items() if form not in seen]
+        seen.update(sampled.candidates)
+        for candidate, verdict in zip(new, pool.check_batch([(problem, c) for c in new], limits)):
             if verdict.verified:
                 outcome.candidate, outcome.verdict = candidate, verdict
                 break

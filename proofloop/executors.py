@@ -14,9 +14,8 @@ before training, to give the trainer the memory and the cores). Whoever runs che
 pool: the loop's RunContext, the check, eval and prove commands.
 
 Problems travel to workers as text and are rebuilt there with `Prover.from_text`, once per
-worker process (see `WorkerSide`). `_BatchRun` is what the local and the Ray runs share: the
-keys and specs that travel, the per-item verdict bookkeeping (each item is finished exactly
-once, the first verdict wins) and the verdicts for an item whose process died or overran.
+worker process (see `proofloop.checkwork.WorkerSide`, which also holds what the local and the
+Ray runs share). This module starts local processes; proofloop.raycheck runs tasks on Ray.
 
 Memory: pool workers set RLIMIT_AS to their size at start plus `limits.memory_mb`; a check in
 this process (workers=1, `check_one`) and a Ray task get the same headroom for their duration
@@ -27,43 +26,46 @@ killed: unknown, "timeout".
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
-import math
 import multiprocessing
 import os
 import resource
 import signal
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
-from proofloop.prover import Prover, checker_version, get_prover
-from proofloop.types import CheckLimits, Problem, Status, Verdict
+from proofloop.checkwork import (
+    POLL_S,
+    BatchRun,
+    Item,
+    ProblemKey,
+    Progress,
+    ProverTarget,
+    Raised,
+    Spec,
+    Task,
+    check_one,
+    chunks,
+    hard_deadline_s,
+    headroom_limit,
+    in_worker,
+    memory_limit,  # noqa: F401 - part of this module's interface (tests, benchmarks)
+)
+from proofloop.errors import CheckerCrash, ConfigError
+from proofloop.types import CheckLimits, Verdict
 
 if TYPE_CHECKING:
     from proofloop.raycheck import RayOptions, RaySession
 
 log = logging.getLogger(__name__)
 
-Candidate = str | bytes
-Item = tuple[Problem, Candidate]
-Progress = Callable[[int], None]
-ProblemKey = tuple[str, str]
-Task = tuple[int, ProblemKey, Candidate]
-
 EXECUTORS = ("local", "ray")
-# Loaded problems a worker keeps; a batch is usually grouped by problem, so this rarely misses.
-_CACHE_SIZE = 256
-_MAX_CHUNK = 16
 # Breaks of the pool in a row that free no item before the batch is declared broken.
 _MAX_FRUITLESS_BREAKS = 3
-POLL_S = 0.25
 
 
 class CheckPool:
@@ -117,7 +119,7 @@ class CheckPool:
         self.close()
 
     @contextlib.contextmanager
-    def _processes(self, workers: int, targets: dict[str, str], memory_mb: int) -> Iterator["_LocalPool"]:
+    def _processes(self, workers: int, targets: dict[str, ProverTarget], memory_mb: int) -> Iterator["_LocalPool"]:
         """The kept processes if their settings fit (else new ones, kept in their place)."""
         key = (workers, tuple(sorted(targets.items())), memory_mb)
         if self._local is not None and (self._local.broken or self._local.key != key):
@@ -142,11 +144,7 @@ def pool_from_config(checker: Any) -> CheckPool:
         return CheckPool(checker.executor, checker.workers or cpu_count())
     from proofloop.raycheck import RayOptions
 
-    options = RayOptions(
-        address=checker.ray_address, num_cpus=checker.ray_num_cpus, memory_mb=checker.ray_memory_mb,
-        ship_code=checker.ray_ship_code,
-    )
-    return CheckPool("ray", checker.workers, options)
+    return CheckPool("ray", checker.workers, RayOptions.from_checker(checker))
 
 
 def check_batch(
@@ -156,85 +154,6 @@ def check_batch(
     with CheckPool("local", workers) as pool:
         return pool.check_batch(items, limits, progress)
 
-
-def check_one(problem: Problem, candidate: Candidate, limits: CheckLimits) -> Verdict:
-    """Check one candidate in this process, with its memory bounded by `limits.memory_mb`."""
-    prover = get_prover(problem.prover)
-    started = time.perf_counter()
-    try:
-        with memory_limit(limits.memory_mb):
-            return prover.check(problem, candidate, limits)
-    except MemoryError:
-        return _out_of_memory(prover, limits, time.perf_counter() - started)
-
-
-ADDRESS_SPACE_ALLOWANCE_MB = 256
-
-
-@contextlib.contextmanager
-def memory_limit(memory_mb: int | None) -> Iterator[None]:
-    """Let this process map at most `memory_mb` more than it has now, until the block ends.
-
-    The limit is RLIMIT_AS relative to the current address space, so a process that already
-    maps a lot (torch, a model) can still check; only the soft limit moves, so it is restored.
-    """
-    if not memory_mb or memory_mb <= 0:
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    # Address space is not memory: a new thread reserves its stack and a malloc arena (tens of
-    # MB, mostly never touched), and a solver that cannot start its timer thread aborts the
-    # whole process. The allowance keeps small limits a verdict; the prover's own memory limit
-    # (Z3's memory_max_size) holds the solver to `memory_mb`.
-    headroom = memory_mb + ADDRESS_SPACE_ALLOWANCE_MB
-    resource.setrlimit(resource.RLIMIT_AS, (_headroom_limit(headroom, soft, hard), hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
-def resource_verdict(
-    prover: Prover, message: str, seconds: float = 0.0, reason: str = "resource", cross_check: str = ""
-) -> Verdict:
-    """An `unknown` verdict for a check that ran out of memory, time or its process."""
-    return Verdict(
-        status=Status.UNKNOWN,
-        checker=prover.name,
-        checker_version=checker_version(prover, cross_check),
-        seconds=round(seconds, 6),
-        reason=reason,
-        message=message,
-    )
-
-
-def hard_deadline_s(limits: CheckLimits) -> float:
-    """Wall-clock seconds after which the executor stops a check the prover did not stop."""
-    return limits.timeout_s * 1.5 + 5.0
-
-
-class CheckOverran(BaseException):
-    """Raised inside a worker (by an alarm) when a check runs past `hard_deadline_s`.
-
-    A BaseException, so that a prover's own `except Exception` does not swallow it.
-    """
-
-
-def _out_of_memory(prover: Prover, limits: CheckLimits, seconds: float) -> Verdict:
-    message = f"the check ran out of memory (limit {limits.memory_mb} MB)"
-    return resource_verdict(prover, message, seconds, cross_check=limits.cross_check)
-
-
-def _headroom_limit(memory_mb: int, soft: int, hard: int) -> int:
-    import psutil
-
-    wanted = psutil.Process().memory_info().vms + memory_mb * 2**20
-    for bound in (soft, hard):  # never loosen a limit someone set outside
-        if bound != resource.RLIM_INFINITY:
-            wanted = min(wanted, bound)
-    return wanted
-
-
 def _check_in_process(items: Sequence[Item], limits: CheckLimits, progress: Progress | None) -> list[Verdict]:
     verdicts = []
     for problem, candidate in items:
@@ -242,176 +161,6 @@ def _check_in_process(items: Sequence[Item], limits: CheckLimits, progress: Prog
         if progress:
             progress(1)
     return verdicts
-
-
-# ---- what travels to a worker, and the worker side -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Spec:
-    """Enough to rebuild a Problem in another process (its parsed `data` is not sent)."""
-
-    prover: str
-    id: str
-    text: str
-    source: str
-    split: str
-    reference: str | None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, p: Problem) -> "Spec":
-        return cls(p.prover, p.id, p.text, p.source, p.split, p.reference, dict(p.meta))
-
-
-@dataclass(frozen=True)
-class Raised:
-    """A ProofloopError raised in a worker, carried back as data (its __init__ may not unpickle)."""
-
-    cls: type
-    message: str
-    attrs: dict[str, Any]
-
-    def rebuild(self) -> ProofloopError:
-        exc = self.cls.__new__(self.cls)
-        Exception.__init__(exc, self.message)
-        exc.__dict__.update(self.attrs)
-        return exc
-
-
-def prover_targets(names: Sequence[str]) -> dict[str, str]:
-    """name -> "module:Class" of the prover this process uses under that name."""
-    classes = {name: type(get_prover(name)) for name in names}
-    return {name: f"{cls.__module__}:{cls.__qualname__}" for name, cls in classes.items()}
-
-
-class WorkerSide:
-    """What one worker process keeps between tasks: the provers and the problems it built.
-
-    Provers are built from the parent's classes (so a worker checks with exactly those) and
-    problems are rebuilt from their text once and kept (LRU). One instance lives in each worker
-    process (`in_worker()`); the parent process never fills it.
-    """
-
-    def __init__(self) -> None:
-        self.provers: dict[str, Prover] = {}
-        self.problems: OrderedDict[ProblemKey, Problem] = OrderedDict()
-        self.slot = -1
-        self.state: _SharedState | None = None
-
-    def build_provers(self, targets: dict[str, str]) -> None:
-        for name, target in targets.items():
-            if name not in self.provers:
-                module, _, attr = target.partition(":")
-                self.provers[name] = getattr(importlib.import_module(module), attr)()
-
-    def problem(self, key: ProblemKey, spec: Spec) -> Problem:
-        problem = self.problems.get(key)
-        if problem is not None:
-            self.problems.move_to_end(key)
-            return problem
-        prover = self.provers[spec.prover]
-        problem = prover.from_text(spec.text, id=spec.id, source=spec.source, split=spec.split, reference=spec.reference)
-        if spec.meta:
-            problem = replace(problem, meta={**problem.meta, **spec.meta})
-        self.problems[key] = problem
-        if len(self.problems) > _CACHE_SIZE:
-            self.problems.popitem(last=False)
-        return problem
-
-    def check_tasks(
-        self, tasks: list[Task], specs: dict[ProblemKey, Spec], limits: CheckLimits, on_start=None
-    ) -> list[Verdict] | Raised:
-        """Check tasks one by one in this process; a ProofloopError comes back as data."""
-        verdicts = []
-        for index, key, candidate in tasks:
-            if on_start:
-                on_start(index)
-            started = time.perf_counter()
-            prover = self.provers[key[0]]
-            try:
-                verdicts.append(prover.check(self.problem(key, specs[key]), candidate, limits))
-            except MemoryError:
-                verdicts.append(_out_of_memory(prover, limits, time.perf_counter() - started))
-            except CheckOverran:
-                message = f"the check ran past the hard limit of {hard_deadline_s(limits):g} s and was interrupted"
-                verdicts.append(resource_verdict(
-                    prover, message, time.perf_counter() - started, reason="timeout", cross_check=limits.cross_check
-                ))
-            except ProofloopError as e:
-                return Raised(type(e), str(e), dict(e.__dict__))
-        return verdicts
-
-
-_worker_side: list[WorkerSide] = []  # at most one, created on first use in each worker process
-
-
-def in_worker() -> WorkerSide:
-    """This worker process's WorkerSide."""
-    if not _worker_side:
-        _worker_side.append(WorkerSide())
-    return _worker_side[0]
-
-
-class _BatchRun:
-    """One batch, whatever runs it: the items, their verdicts so far, and what travels."""
-
-    def __init__(self, items: Sequence[Item], limits: CheckLimits, progress: Progress | None):
-        self.items, self.limits, self.progress = items, limits, progress
-        self.results: list[Verdict | None] = [None] * len(items)
-        self.keys = [(p.prover, p.text_hash) for p, _ in items]
-        self.specs: dict[ProblemKey, Spec] = {}
-        for (problem, _), key in zip(items, self.keys):
-            if key not in self.specs:
-                self.specs[key] = Spec.of(problem)
-        names = sorted({p.prover for p, _ in items})
-        self.provers = {name: get_prover(name) for name in names}
-        self.targets = prover_targets(names)
-
-    def tasks(self, chunk: list[int]) -> tuple[list[Task], dict[ProblemKey, Spec]]:
-        """The chunk's tasks and the specs of their problems (each once)."""
-        tasks = [(i, self.keys[i], self.items[i][1]) for i in chunk]
-        return tasks, {self.keys[i]: self.specs[self.keys[i]] for i in chunk}
-
-    def finish_chunk(self, chunk: list[int], verdicts: list[Verdict] | Raised) -> None:
-        if isinstance(verdicts, Raised):
-            raise verdicts.rebuild()
-        for index, verdict in zip(chunk, verdicts):
-            self.finish(index, verdict)
-
-    def finish(self, index: int, verdict: Verdict) -> None:
-        """Record item `index`'s verdict; an item is finished once, later verdicts are dropped."""
-        if self.results[index] is None:
-            self.results[index] = verdict
-            if self.progress:
-                self.progress(1)
-
-    def died(self, index: int, cause: str = "killed") -> Verdict:
-        message = (
-            f"the process checking this candidate died ({cause}, or out of memory beyond the "
-            f"{self.limits.memory_mb} MB limit)"
-        )
-        return resource_verdict(self.provers[self.items[index][0].prover], message, cross_check=self.limits.cross_check)
-
-    def overran(self, index: int, seconds: float, stopped: str) -> Verdict:
-        message = f"the check ran past the hard limit of {hard_deadline_s(self.limits):g} s and {stopped}"
-        return resource_verdict(
-            self.provers[self.items[index][0].prover], message, seconds, reason="timeout",
-            cross_check=self.limits.cross_check,
-        )
-
-    def verdicts(self) -> list[Verdict]:
-        missing = [i for i, v in enumerate(self.results) if v is None]
-        if missing:  # a bookkeeping bug, never a candidate's fault
-            raise CheckerCrash(f"the executor lost the verdicts of items {missing[:10]}")
-        return self.results  # type: ignore[return-value]
-
-
-def chunks(indices: list[int], workers: int, size: int | None = None) -> list[list[int]]:
-    """Chunks of about a quarter of a worker's share, so that workers finish close together."""
-    size = size or max(1, min(_MAX_CHUNK, math.ceil(len(indices) / (workers * 4))))
-    return [indices[i : i + size] for i in range(0, len(indices), size)]
-
 
 # ---- the local process pool ------------------------------------------------------------------
 
@@ -440,14 +189,14 @@ class _SharedState:
             os.kill(self.pid[slot], signal.SIGKILL)
 
 
-def _init_worker(state: _SharedState, targets: dict[str, str], memory_mb: int) -> None:
+def _init_worker(state: _SharedState, targets: dict[str, ProverTarget], memory_mb: int) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what happens to the batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     side = in_worker()
     side.build_provers(targets)  # before the memory limit, so that the limit bounds the checks alone
     if memory_mb and memory_mb > 0:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        resource.setrlimit(resource.RLIMIT_AS, (_headroom_limit(memory_mb, soft, hard), hard))
+        resource.setrlimit(resource.RLIMIT_AS, (headroom_limit(memory_mb, soft, hard), hard))
     side.state, side.slot = state, state.claim()
     if side.slot >= 0:
         state.pid[side.slot] = os.getpid()
@@ -474,7 +223,7 @@ def _check_chunk(tasks: list[Task], specs: dict[ProblemKey, Spec], limits: Check
 class _LocalPool:
     """Worker processes and what they are doing."""
 
-    def __init__(self, workers: int, targets: dict[str, str], memory_mb: int, key: tuple = ()):
+    def __init__(self, workers: int, targets: dict[str, ProverTarget], memory_mb: int, key: tuple = ()):
         self.key = key
         ctx = _mp_context(targets)
         self.state = _SharedState(ctx, workers)
@@ -491,7 +240,7 @@ class _LocalPool:
 
 
 @contextlib.contextmanager
-def _temporary_processes(workers: int, targets: dict[str, str], memory_mb: int) -> Iterator[_LocalPool]:
+def _temporary_processes(workers: int, targets: dict[str, ProverTarget], memory_mb: int) -> Iterator[_LocalPool]:
     pool = _LocalPool(workers, targets, memory_mb)
     try:
         yield pool
@@ -501,12 +250,12 @@ def _temporary_processes(workers: int, targets: dict[str, str], memory_mb: int) 
     pool.close()
 
 
-def _mp_context(targets: dict[str, str]) -> Any:
+def _mp_context(targets: dict[str, ProverTarget]) -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     # Workers fork from a server that already imported the provers (ignored if it is running).
-    ctx.set_forkserver_preload([__name__] + sorted({t.partition(":")[0] for t in targets.values()}))
+    ctx.set_forkserver_preload([__name__] + sorted({t.target.partition(":")[0] for t in targets.values()}))
     return ctx
 
 
@@ -518,7 +267,7 @@ class _PassResult:
     resolved: int
 
 
-class _LocalRun(_BatchRun):
+class _LocalRun(BatchRun):
     """One batch on the local worker processes, rebuilt whenever a worker dies."""
 
     def __init__(self, items: Sequence[Item], limits: CheckLimits, progress: Progress | None, owner: CheckPool, workers: int):

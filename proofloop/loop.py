@@ -141,8 +141,17 @@ def generator_for(ctx: RunContext, policy: Policy) -> Generator:
             ctx._generators[policy.label] = make_generator(cfg, prover=ctx.prover, problems=problems)
         else:
             cfg = ctx.cfg.generator.model_copy(update={"model": policy.model})
-            ctx._generators[policy.label] = make_generator(cfg)
+            ctx._generators[policy.label] = make_generator(cfg, ray=ray_options(ctx.cfg))
     return ctx._generators[policy.label]
+
+
+def ray_options(cfg: RunConfig) -> Any:
+    """The Ray options of `[checker]`, which sampling replicas share with checking (one connection)."""
+    if cfg.generator.replicas <= 1 and cfg.checker.executor != "ray":
+        return None
+    from proofloop.raycheck import RayOptions
+
+    return RayOptions.from_checker(cfg.checker)
 
 
 def close_generators(ctx: RunContext) -> None:
@@ -603,6 +612,7 @@ def create_run(cfg: RunConfig, ui: Any) -> RunContext:
     """Load the problems, make a new run directory with its store, and set up the base model."""
     prover = configured_prover(cfg)
     problems = load_run_problems(cfg, prover)
+    preflight(cfg, prover, problems)
     if not cfg.problems.allow_overlap:
         from proofloop.audit import audit, refuse_overlap
 
@@ -629,11 +639,19 @@ def resume_run(run_dir: Path, overrides: list[str], ui: Any) -> RunContext:
             problems = load_run_problems(cfg, prover)
             store.add_problems(problems, [prover.prompt(p) for p in problems])
         ctx = _context(cfg, store, prover, ui)
+        preflight(cfg, prover, list(ctx.problems.values()))
         ctx.recheck = recheck_stale(ctx, check_candidates)  # verdicts made under other rules
         return ctx
     except BaseException:
         store.close()
         raise
+
+
+def preflight(cfg: RunConfig, prover: Prover, problems: Sequence[Problem]) -> None:
+    """Refuse, before anything is sampled, a run whose checking the installed tools cannot do: a
+    cross-checker that is not installed, problems that need modules the toolchain lacks."""
+    checker_version(prover, cfg.checker.cross_check)
+    prover.require(problems)
 
 
 def configured_prover(cfg: RunConfig) -> Prover:

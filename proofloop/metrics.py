@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from proofloop.generate.base import Completion
 
@@ -148,3 +149,92 @@ def paired_drop_bound(
         return 0.0, 0.0
     means = _resampled_means(diffs, resamples, seed)
     return math.fsum(diffs) / len(diffs), means[int(math.ceil(confidence * (resamples - 1)))]
+
+
+# -- the catalog of a run's metric names ---------------------------------------------------------
+#
+# Every per-round metric a run records is declared here once; the loop's greppable lines, the
+# report's table and plots, and the docs read their names, kinds and order from this list (a
+# test holds a whole run's recorded keys against it). In a name, "@K" stands for the run's k
+# and "{level}" for a level of the problem ladder.
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    count: bool = False  # counts things: shown as an integer
+    line: bool = False  # printed as a `name: value` line after each round (in catalog order)
+    column: str | None = None  # a column of the per-round table; the value is its terminal label ("" : HTML only)
+    group: str = ""  # "diversity" and "phase_time" metrics share a plot
+
+
+def _pass_family(prefix: str, lines: Collection[str] = (), columns: Mapping[str, str] | None = None) -> list[Metric]:
+    """What `evaluate.pass_metrics(attempts, k, prefix)` records."""
+    out = []
+    for suffix in ("pass@1", "pass@K", "pass@K_lo", "pass@K_hi", "solved", "solved_count"):
+        out.append(Metric(f"{prefix}_{suffix}", count=suffix == "solved_count", line=suffix in lines,
+                          column=(columns or {}).get(suffix)))
+    return out
+
+
+CATALOG: tuple[Metric, ...] = (
+    Metric("solved_train", count=True, line=True, column="solved"),
+    Metric("solved_train_round", count=True, line=True, column=""),
+    *_pass_family("heldout", ("pass@1", "pass@K", "pass@K_lo", "pass@K_hi"), {"pass@1": "pass@1", "pass@K": "pass@K"}),
+    *_pass_family("heldout_gen", ("pass@K",)),
+    *_pass_family("heldout_hand", ("solved_count",)),
+    Metric("heldout_max_level", count=True, line=True),
+    Metric("train_max_level", count=True, line=True),
+    *_pass_family("grammar_heldout", ("pass@1", "pass@K")),
+    *_pass_family("grammar_heldout_gen"),
+    *_pass_family("grammar_heldout_hand", ("solved_count",)),
+    Metric("heldout_level{level}_total", count=True),
+    Metric("heldout_level{level}_solved", count=True),
+    Metric("conjectures_made", count=True, line=True),
+    Metric("conjectures_solved", count=True, line=True),
+    Metric("forgetting", line=True, column="forget"),
+    Metric("probe_size", count=True),
+    Metric("unique_per_solved", line=True, column="uniq", group="diversity"),
+    Metric("distinct_2", line=True, column="dist-2", group="diversity"),
+    Metric("entropy", line=True, column="ent", group="diversity"),
+    Metric("heldout_nll", line=True, column=""),
+    Metric("dataset_size", count=True, line=True, column="data"),
+    Metric("train_rows", count=True, line=True, column=""),
+    Metric("disputed", count=True, line=True, column="disp"),
+    Metric("train_loss_first", line=True),
+    Metric("train_loss_last", line=True),
+    Metric("train_steps", count=True),
+    Metric("samples_per_s", line=True),
+    Metric("checks_per_s", line=True),
+    Metric("train_tokens_per_s", line=True),
+    Metric("time_pretrain_s", line=True),
+    Metric("time_sample_s", line=True, group="phase_time"),
+    Metric("time_check_s", line=True, group="phase_time"),
+    Metric("time_select_s", line=True, group="phase_time"),
+    Metric("time_train_s", line=True, group="phase_time"),
+    Metric("time_eval_s", line=True, group="phase_time"),
+)
+
+
+def metric_names(*, line: bool | None = None, column: bool | None = None, count: bool | None = None,
+                 group: str | None = None) -> tuple[str, ...]:
+    """Catalog names (with "@K" unexpanded) that match every filter given, in catalog order."""
+    return tuple(
+        m.name for m in CATALOG
+        if (line is None or m.line == line) and (column is None or (m.column is not None) == column)
+        and (count is None or m.count == count) and (group is None or m.group == group)
+    )
+
+
+def with_k(name: str, k: int | None) -> str:
+    """A catalog name with the run's k in place of "@K"."""
+    return name.replace("@K", f"@{k}") if k is not None else name
+
+
+def declared(key: str, k: int) -> Metric | None:
+    """The catalog entry a recorded key is an instance of (None: an undeclared key)."""
+    for m in CATALOG:
+        pattern = re.escape(with_k(m.name, k)).replace(re.escape("{level}"), r"\d+")
+        if re.fullmatch(pattern, key):
+            return m
+    return None

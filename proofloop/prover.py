@@ -105,6 +105,12 @@ class Prover:
         """
         raise ConfigError(f"config: the {self.name} prover takes no settings table")
 
+    def settings(self) -> dict[str, Any]:
+        """The settings table this prover was configured with, as JSON-ready data: a checking
+        process (a local worker, a Ray task) builds its prover and applies it with `configure`,
+        so it checks exactly as this one does. Default: no settings."""
+        return {}
+
     def sample(self, problem: Problem, n: int, rng: random.Random, max_size: int = 16) -> list[str]:
         """`n` candidates from random size-bounded derivations of the problem's grammar.
 
@@ -129,6 +135,11 @@ class Prover:
         """Candidates that a problem worth posing rejects (a constant, a parameter returned as
         it is); a derived problem that one of them solves is dropped. Default: none known."""
         return []
+
+    def require(self, problems: Iterable[Problem]) -> None:
+        """Raise ToolchainMissing when checking `problems` needs more than the installed toolchain
+        has (Lean: modules a header imports), so that no candidate is blamed for it. Default:
+        nothing beyond the prover's own libraries."""
 
     def warm(self, problems: Iterable[Problem]) -> int:
         """Prepare for timed checks of `problems` (e.g. elaborate their headers); returns how many

@@ -22,31 +22,31 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proofloop.errors import ToolchainMissing
-from proofloop.executors import (
+from proofloop.checkwork import (
     POLL_S,
-    CheckOverran,
+    BatchRun,
     Item,
     ProblemKey,
     Progress,
+    ProverTarget,
     Raised,
     Spec,
     Task,
-    _BatchRun,
     chunks,
+    hard_deadline,
     hard_deadline_s,
     in_worker,
     memory_limit,
 )
+from proofloop.errors import ConfigError, ToolchainMissing
 from proofloop.types import CheckLimits, Verdict
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,14 @@ class RayOptions:
     ship_code: bool = False  # send proofloop/ and provers/ in the runtime environment
     working_dir: str | None = None  # a directory every worker starts in (its files are shipped)
 
+    @classmethod
+    def from_checker(cls, checker: Any) -> "RayOptions":
+        """The options a run config's `[checker]` section gives, for checking and sampling alike."""
+        return cls(
+            address=checker.ray_address, num_cpus=checker.ray_num_cpus, memory_mb=checker.ray_memory_mb,
+            ship_code=checker.ray_ship_code,
+        )
+
 
 def _import_ray() -> Any:
     try:
@@ -78,32 +86,75 @@ def _import_ray() -> Any:
     return ray
 
 
+class _Connection:
+    """This process's one connection to Ray, shared by every user (check pools, sampling
+    replicas): the first user's options open it, later users must ask for the same cluster, and
+    the cluster is shut down when the last user lets go, only if this process started it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.started = False
+        self.key: tuple | None = None
+
+    def acquire(self, options: "RayOptions") -> Any:
+        ray = _import_ray()
+        address = options.address or os.environ.get("RAY_ADDRESS")
+        key = (address, options.ship_code, options.working_dir)
+        with self.lock:
+            if self.users and self.key != key:
+                raise ConfigError(
+                    f"Ray is already connected here with address={self.key[0] or 'a local cluster'}, "
+                    f"ship_code={self.key[1]}, working_dir={self.key[2]}; this needs address={address or 'a local cluster'}, "
+                    f"ship_code={options.ship_code}, working_dir={options.working_dir} ([checker] ray_* keys)"
+                )
+            if not ray.is_initialized():
+                kwargs: dict[str, Any] = {"log_to_driver": False, "runtime_env": runtime_env(options)}
+                if address is None:
+                    kwargs["include_dashboard"] = False
+                ray.init(address=address, **kwargs)
+                self.started = True
+            self.key = key
+            self.users += 1
+            return ray
+
+    def release(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                ray = _import_ray()
+                if self.started and ray.is_initialized():
+                    ray.shutdown()
+                self.started = False
+                self.key = None
+
+
+_CONNECTION = _Connection()  # one per process: Ray itself allows one connection per process
+
+
 class RaySession:
-    """A connection to a Ray cluster; stops the cluster on close only if it started it."""
+    """One user's hold on this process's Ray connection (see `_Connection`): `connect` takes it,
+    `close` lets it go."""
 
     def __init__(self, options: RayOptions | None = None):
         self.options = options or RayOptions()
         self.ray = _import_ray()
-        self.started = False
+        self.held = False
 
     def connect(self) -> Any:
-        """The ray module, initialised (joins a running connection of this process if there is one)."""
-        if not self.ray.is_initialized():
-            address = self.options.address or os.environ.get("RAY_ADDRESS")
-            kwargs: dict[str, Any] = {"log_to_driver": False, "runtime_env": runtime_env(self.options)}
-            if address is None:
-                kwargs["include_dashboard"] = False
-            self.ray.init(address=address, **kwargs)
-            self.started = True
+        """The ray module, connected as the options say."""
+        if not self.held:
+            _CONNECTION.acquire(self.options)
+            self.held = True
         return self.ray
 
     def cpus(self) -> int:
         return max(1, int(self.connect().cluster_resources().get("CPU", 1) // self.options.num_cpus))
 
     def close(self) -> None:
-        if self.started and self.ray.is_initialized():
-            self.ray.shutdown()
-        self.started = False
+        if self.held:
+            self.held = False
+            _CONNECTION.release()
 
 
 def runtime_env(options: RayOptions) -> dict[str, Any]:
@@ -128,7 +179,7 @@ def check_on_ray(
 
 
 def _ray_chunk(
-    tasks: list[Task], specs: dict[ProblemKey, Spec], targets: dict[str, str], limits: CheckLimits
+    tasks: list[Task], specs: dict[ProblemKey, Spec], targets: dict[str, ProverTarget], limits: CheckLimits
 ) -> list[Verdict] | Raised:
     """Ray task body: Ray workers are long-lived and shared, so the memory limit is per task.
 
@@ -137,26 +188,11 @@ def _ray_chunk(
     """
     side = in_worker()
     side.build_provers(targets)
-    with memory_limit(limits.memory_mb), _alarm(hard_deadline_s(limits)) as restart:
+    with memory_limit(limits.memory_mb), hard_deadline(hard_deadline_s(limits)) as restart:
         return side.check_tasks(tasks, specs, limits, on_start=lambda _index: restart())
 
 
-@contextmanager
-def _alarm(seconds: float) -> Iterator[Callable[[], None]]:
-    """Raise CheckOverran in this (main) thread `seconds` after each call of the yielded restart."""
-
-    def overran(signum: int, frame: Any) -> None:
-        raise CheckOverran()
-
-    previous = signal.signal(signal.SIGALRM, overran)
-    try:
-        yield lambda: signal.setitimer(signal.ITIMER_REAL, seconds)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-class _RayRun(_BatchRun):
+class _RayRun(BatchRun):
     """One batch as Ray tasks; a chunk whose worker dies (after Ray's retries) is re-run item by item."""
 
     def __init__(

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from proofloop.errors import RunDirError
+from proofloop.metrics import CATALOG, metric_names, with_k
 from proofloop.store import CONFIG_FILE, Store
 
 log = logging.getLogger(__name__)
 
-PHASE_TIME_KEYS = ("time_sample_s", "time_check_s", "time_select_s", "time_train_s", "time_eval_s")
-DIVERSITY_KEYS = ("unique_per_solved", "distinct_2", "entropy")
+PHASE_TIME_KEYS = metric_names(group="phase_time")
+DIVERSITY_KEYS = metric_names(group="diversity")
 # Metrics that count things: shown without decimals.
-COUNT_KEYS = frozenset({"solved_train", "solved_train_round", "dataset_size", "train_rows", "kept", "disputed"})
+COUNT_KEYS = frozenset(metric_names(count=True)) | {"kept"}
 PLOT_NAMES = ("pass_at_k", "solved_train", "diversity", "forgetting", "time_per_phase", "levels")
 HTML_NAME = "report.html"
 EXAMPLES = 6
@@ -141,12 +142,13 @@ def _examples(store: Store) -> list[dict[str, Any]]:
 
 def table_columns(summary: RunSummary) -> list[str]:
     """The per-round table's metric columns (pass@K with the run's K)."""
-    cols = ["solved_train", "solved_train_round", "heldout_pass@1"]
-    if summary.k is not None:
-        cols.append(f"heldout_pass@{summary.k}")
-    cols += ["forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll", "dataset_size", "train_rows"]
-    if any(values.get("disputed") for values in summary.metrics.values()):
-        cols.append("disputed")  # candidates the cross-check's two solvers judged differently
+    cols = []
+    for name in metric_names(column=True):
+        if "@K" in name and summary.k is None:
+            continue
+        if name == "disputed" and not any(values.get("disputed") for values in summary.metrics.values()):
+            continue  # candidates the cross-check's two solvers judged differently: shown when there are any
+        cols.append(with_k(name, summary.k))
     return cols
 
 
@@ -176,20 +178,7 @@ def round_table(summary: RunSummary) -> tuple[list[str], list[list[str]]]:
 
 
 # The terminal table keeps the columns that fit 80-100 characters; the HTML page has them all.
-_TERMINAL = {
-    "round": "rnd",
-    "policy": "policy",
-    "kept": "kept",
-    "solved_train": "solved",
-    "heldout_pass@1": "pass@1",
-    "heldout_pass@K": "pass@K",
-    "forgetting": "forget",
-    "unique_per_solved": "uniq",
-    "distinct_2": "dist-2",
-    "entropy": "ent",
-    "dataset_size": "data",
-    "disputed": "disp",
-}
+_TERMINAL = {"round": "rnd", "policy": "policy", "kept": "kept"} | {m.name: m.column for m in CATALOG if m.column}
 
 
 def rich_table(summary: RunSummary):

@@ -11,90 +11,30 @@ holds the merged model (what sampling loads) and the adapter alone under `adapte
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from proofloop.errors import ProofloopError
+from proofloop.trainers.common import (
+    IGNORE,
+    STATS_FILE,
+    Encoded,
+    TrainingDiverged,
+    TrainResult,
+    TrainSettings,
+    diverged,
+    load_result,
+    tail_mean,
+)
+
+__all__ = [
+    "IGNORE", "STATS_FILE", "Encoded", "TrainResult", "TrainSettings", "TrainingDiverged", "diverged",
+    "encode_example", "load_result", "pretrain_lm", "tail_mean", "train_sft",
+]
 
 log = logging.getLogger(__name__)
-
-STATS_FILE = "train_stats.json"
-IGNORE = -100
-
-
-class TrainingDiverged(ProofloopError):
-    """The training loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The knobs of one fine-tuning run (see the [train] section of the run config)."""
-
-    epochs: float = 3.0
-    lr: float = 1e-3
-    batch_size: int = 16
-    max_seq_len: int = 192
-    max_steps: int | None = None
-    weight_decay: float = 0.0
-    warmup: int = 5
-    seed: int = 0
-    trainer: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    grad_accum: int = 1
-    gradient_checkpointing: bool = False
-    lora_r: int | None = None
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: str | tuple[str, ...] = "all-linear"
-    quantization: str | None = None
-    accelerate_config: str | None = None
-    launch_timeout_s: float = 86400.0
-
-    @classmethod
-    def from_section(cls, section: Any, **overrides: Any) -> "TrainSettings":
-        """Settings from a run config's [train] section (a TrainSection), with overrides."""
-        names = {f.name for f in fields(cls)}
-        values = {name: getattr(section, name) for name in names if hasattr(section, name)}
-        if isinstance(values.get("lora_target_modules"), list):
-            values["lora_target_modules"] = tuple(values["lora_target_modules"])
-        if values.get("accelerate_config") is not None:
-            values["accelerate_config"] = str(values["accelerate_config"])
-        return cls(**{**values, **overrides})
-
-    @property
-    def lora(self) -> bool:
-        return self.lora_r is not None
-
-    def total_steps(self, n: int) -> int:
-        """Optimizer steps for n examples: epochs over them, capped by max_steps."""
-        total = max(1, math.ceil(self.epochs * math.ceil(n / self.batch_size)))
-        return min(total, self.max_steps) if self.max_steps is not None else total
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a fine-tuning run did: losses, steps, tokens and time."""
-
-    steps: int
-    examples: int
-    tokens: int
-    seconds: float
-    loss_first: float
-    loss_last: float
-    losses: list[float] = field(default_factory=list)
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-Encoded = tuple[list[int], list[int]]  # (token ids, labels with IGNORE on the prompt)
 
 
 def encode_example(
@@ -175,21 +115,3 @@ def _train(
     else:
         from proofloop.trainers.simple import train_simple as run
     return run(base, tokenizer, rows, Path(out_dir), settings, placement, progress)
-
-
-def tail_mean(losses: Sequence[float]) -> float:
-    """The mean of the last few losses: a single step's loss is noisy on tiny batches."""
-    tail = losses[-max(1, min(5, len(losses) // 5)) :]
-    return sum(tail) / len(tail)
-
-
-def diverged(loss: float, step: int, total: int, settings: TrainSettings) -> TrainingDiverged:
-    return TrainingDiverged(f"train: loss is {loss} at step {step}/{total} (lr={settings.lr}); lower train.lr")
-
-
-def load_result(checkpoint: Path) -> TrainResult | None:
-    """The TrainResult saved with a complete checkpoint, or None if there is none."""
-    path = Path(checkpoint) / STATS_FILE
-    if not path.is_file():
-        return None
-    return TrainResult(**json.loads(path.read_text()))

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import z3
 from typer.testing import CliRunner
 
 from proofloop.cli import app

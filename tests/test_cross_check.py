@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import sqlite3
 
 import cvc5
@@ -165,3 +166,19 @@ def test_a_run_with_the_cross_check_never_keeps_a_disputed_candidate(tmp_path, m
     assert {v for (v,) in q("SELECT DISTINCT v.status FROM verdicts v WHERE v.problem_id = 'dbl'")} <= {
         "disputed", "rejected", "unknown"
     }
+
+
+def test_missing_cvc5_is_a_one_line_error_for_check_and_run(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "cvc5", None)  # makes `import cvc5` fail
+    path = tmp_path / "p.sl"
+    path.write_text(CASES[0][0])
+    runner = CliRunner()
+    result = runner.invoke(app, ["check", str(path), "--cross-check", "cvc5", "-c", CASES[0][1]])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --cross-check cvc5 needs cvc5's Python bindings")
+    assert result.output.count("\n") == 1 and "pip install cvc5" in result.output
+    problems = write_problems(tmp_path / "problems")
+    config = write_config(tmp_path / "run.toml", problems, tmp_path / "runs", "x", checker={"cross_check": "cvc5"})
+    run = runner.invoke(app, ["run", "--config", str(config)])
+    assert run.exit_code == 2 and "pip install cvc5" in run.output
+    assert not (tmp_path / "runs" / "x").exists()  # refused before the run directory is made

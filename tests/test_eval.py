@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from proofloop.cli import app
 from proofloop.evaluate import evaluate_problems, load_eval_problems
-from proofloop.errors import ProofloopError
+from proofloop.executors import CheckPool
 from proofloop.generate.base import Completion, SamplingParams
 from proofloop.metrics import pass_at_k
 from proofloop.types import CheckLimits
@@ -135,7 +134,7 @@ def test_evaluate_counts_and_checks_each_distinct_candidate_once(tmp_path):
     texts = [good, good + "\n; trailing talk", "(define-fun inc ((y Int)) Int (+ y 1))", "(define-fun inc ((x Int)) Int x)", "no candidate here"]
     gen = FixedGenerator(texts)
     checked = []
-    [result] = evaluate_problems(gen, problems, 10, SamplingParams(), CheckLimits(), workers=1, on_checked=checked.append)
+    [result] = evaluate_problems(gen, problems, 10, SamplingParams(), CheckLimits(), pool=CheckPool("local", 1), on_checked=checked.append)
     assert result.n == 10 and result.verified == 6
     assert result.statuses == {"rejected": 4, "verified": 6}
     assert not result.over_budget and result.counted == 6
@@ -149,13 +148,13 @@ def test_time_budget_fails_slow_problems(tmp_path):
     problems = _problems(tmp_path, {"fast": ANYTHING, "slow": INC})
     gen = FixedGenerator(["(define-fun f ((x Int)) Int x)", "(define-fun inc ((x Int)) Int (+ x 1))"],
                          delay_s=1.0, slow_prompt="inc")
-    results = {r.problem_id: r for r in evaluate_problems(gen, problems, 2, SamplingParams(), CheckLimits(), budget_s=0.8, workers=1)}
+    results = {r.problem_id: r for r in evaluate_problems(gen, problems, 2, SamplingParams(), CheckLimits(), budget_s=0.8, pool=CheckPool("local", 1))}
     assert not results["fast"].over_budget and results["fast"].counted == 1
     slow = results["slow"]
     assert slow.over_budget and slow.counted == 0 and slow.seconds >= 1.0
     assert slow.statuses == {"unchecked": 2}  # sampling alone used the budget: nothing was checked
     # without a budget the same problem verifies
-    [again] = evaluate_problems(gen, problems[1:], 2, SamplingParams(), CheckLimits(), workers=1)
+    [again] = evaluate_problems(gen, problems[1:], 2, SamplingParams(), CheckLimits(), pool=CheckPool("local", 1))
     assert again.problem_id == "slow" and again.counted == 1 and not again.over_budget
 
 

@@ -27,6 +27,13 @@ class FakeProver(Prover):
 
     name = "fake"
     suffixes = (".fake",)
+    salt = ""  # set through `configure`; every verdict's message shows it
+
+    def configure(self, settings) -> None:
+        self.salt = str(settings.get("salt", ""))
+
+    def settings(self):
+        return {"salt": self.salt} if self.salt else {}
 
     def version(self) -> str:
         return "fake-1"
@@ -75,7 +82,7 @@ class FakeProver(Prover):
             checker=self.name,
             checker_version=self.version(),
             reason="" if ok else "mismatch",
-            message=f"checked in {os.getpid()}",
+            message=f"checked in {os.getpid()}" + (f" with {self.salt}" if self.salt else ""),
         )
 
 
@@ -84,7 +91,9 @@ def fake(monkeypatch) -> FakeProver:
     # Workers build the parent's prover class by module path; this module is importable there
     # because pytest puts tests/ on sys.path, which spawned workers inherit.
     monkeypatch.setitem(prover_registry.registry(), "fake", f"{__name__}:FakeProver")
-    return prover_registry.get_prover("fake")
+    prover = prover_registry.get_prover("fake")
+    monkeypatch.setattr(prover, "salt", "")
+    return prover
 
 
 def _items(fake: FakeProver, n: int, special: dict[int, str] | None = None):
@@ -158,9 +167,9 @@ def test_problems_are_rebuilt_once_per_worker(fake):
     items = _items(fake, 40)
     verdicts = check_batch(items, LIMITS, workers=2)
     assert all(v.status in (Status.VERIFIED, Status.REJECTED) for v in verdicts)
-    from proofloop import executors
+    from proofloop import checkwork
 
-    assert executors._worker_side == []  # nothing was loaded in the parent
+    assert checkwork._worker_side == []  # nothing was loaded in the parent
 
 
 def test_killed_worker_gives_unknown_for_its_item_and_the_rest_are_checked(fake):
@@ -304,3 +313,14 @@ def test_z3_pool_matches_in_process_in_order():
     assert [v.status for v in pooled[:4]] == [Status.VERIFIED, Status.REJECTED, Status.REJECTED, Status.REJECTED]
     # Each wrong candidate's counterexample is its own problem's x = k: order is kept.
     assert [pooled[4 * k + 1].counterexample["values"] for k in range(12)] == [{"x": str(k)} for k in range(12)]
+
+
+def test_workers_check_with_the_settings_the_parent_was_configured_with(fake):
+    items = _items(fake, 8)
+    with CheckPool("local", workers=2) as pool:
+        plain = pool.check_batch(items, LIMITS)
+        fake.configure({"salt": "pepper"})
+        salted = pool.check_batch(items, LIMITS)  # the same warm workers rebuild their prover
+    assert not any("pepper" in v.message for v in plain)
+    assert all(v.message.endswith("with pepper") for v in salted)
+    assert all(f"checked in {os.getpid()}" not in v.message for v in salted)

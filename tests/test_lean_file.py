@@ -245,3 +245,38 @@ def test_code_hidden_from_a_nesting_count_or_a_brace_is_never_verified(prover, c
     verdict = prover.check(problem(prover, FOUR), candidate, LIMITS)
     assert verdict.status is Status.REJECTED
     assert verdict.reason.startswith("guard:"), verdict
+
+
+@pytest.mark.parametrize("header", ["", "import Mathlib\n"])
+def test_a_problem_that_needs_init_is_the_toolchains_fault_not_the_candidates(tmp_path, monkeypatch, header):
+    # The core Lean of `make lean` has no Init: Lean would answer "unknown module prefix 'Init'"
+    # for any candidate, which must never read as a rejected candidate.
+    monkeypatch.setenv(ENV_MODE, "file")
+    monkeypatch.delenv(ENV_CONFIG, raising=False)
+    monkeypatch.setattr("proofloop.prover._cache", {})
+    lean = discover(LeanConfig(mode="file"))
+    if not lean.missing_modules(["Init"]):
+        pytest.skip("this Lean has Init")
+    path = tmp_path / "needs_init.lean"
+    path.write_text(header + "theorem t : True := sorry\n")
+    result = CliRunner().invoke(app, ["check", str(path), "--candidate", "trivial"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {path}: needs Init") and result.output.count("\n") == 1
+    assert "only `prelude` files" in result.output
+
+
+def test_a_run_on_problems_that_need_init_is_refused_before_round_0(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV_MODE, "file")
+    monkeypatch.delenv(ENV_CONFIG, raising=False)
+    monkeypatch.setattr("proofloop.prover._cache", {})
+    if not discover(LeanConfig(mode="file")).missing_modules(["Init"]):
+        pytest.skip("this Lean has Init")
+    problems = tmp_path / "problems"
+    problems.mkdir()
+    rows = [{"id": f"t{i}", "prover": "lean", "split": split, "text": f"theorem t{i} : True :="}
+            for i, split in enumerate(["train", "heldout"])]
+    (problems / "set.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(app, ["run", "--set", f"problems.path={problems}", "--set", "problems.prover=lean",
+                                      "--set", f"run.out_dir={tmp_path / 'runs'}"])
+    assert result.exit_code == 2, result.output
+    assert "needs Init" in result.output and not (tmp_path / "runs").exists()

@@ -7,7 +7,6 @@ discovery logic and the wiring, not Lean.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -54,9 +53,13 @@ def script(path: Path, body: str) -> Path:
 
 
 def fake_lean(bin_dir: Path, works: bool = True) -> None:
-    """TEST DOUBLE of `lean --version`."""
+    """TEST DOUBLE of `lean --version` and `lean --print-libdir` (a library that holds Init)."""
     if works:
-        script(bin_dir / "lean", 'echo "Lean (version 4.9.0, x86_64-unknown-linux-gnu, commit abc123, Release)"\n')
+        lib = bin_dir / "fake-lib"
+        lib.mkdir(exist_ok=True)
+        (lib / "Init.olean").write_bytes(b"")
+        script(bin_dir / "lean", f'[ "$1" = --print-libdir ] && {{ echo "{lib}"; exit 0; }}\n'
+               'echo "Lean (version 4.9.0, x86_64-unknown-linux-gnu, commit abc123, Release)"\n')
     else:
         script(bin_dir / "lean", 'echo "error: toolchain not installed" >&2\nexit 1\n')
 
@@ -199,13 +202,20 @@ def test_config_validation_names_the_key():
         LeanConfig.from_section({"projet": "/x"})
 
 
-def test_configure_reaches_processes_started_later(bare_env, tmp_path, monkeypatch):
-    monkeypatch.setenv(ENV_CONFIG, "{}")  # so that the variable is restored after the test
+def test_configure_reaches_checking_processes_through_settings(bare_env, tmp_path, monkeypatch):
     prover = LeanProver()
     prover.configure({"project": str(tmp_path), "max_uses": 7})
-    assert json.loads(os.environ[ENV_CONFIG]) == {"project": str(tmp_path), "max_uses": 7}
-    assert LeanConfig.from_env() == LeanConfig(project=tmp_path, max_uses=7)
-    os.environ[ENV_CONFIG] = "{not json"
+    assert prover.settings() == {"project": str(tmp_path), "max_uses": 7}
+    worker = LeanProver()  # what a checking process builds, then configures with the settings
+    worker.configure(prover.settings())
+    assert worker.config == prover.config == LeanConfig(project=tmp_path, max_uses=7)
+    assert ENV_CONFIG not in os.environ  # nothing travels through the environment
+
+
+def test_a_config_given_in_the_environment_is_read(bare_env, monkeypatch):
+    monkeypatch.setenv(ENV_CONFIG, '{"max_uses": 3}')
+    assert LeanConfig.from_env() == LeanConfig(max_uses=3)
+    monkeypatch.setenv(ENV_CONFIG, "{not json")
     with pytest.raises(ConfigError, match="PROOFLOOP_LEAN_CONFIG is not a JSON object"):
         LeanConfig.from_env()
 

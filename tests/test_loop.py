@@ -50,6 +50,17 @@ def test_tiny_run_prints_greppable_lines_and_the_run_dir(finished_run):
     assert (run_dir / "report" / "report.html").is_file()
 
 
+def test_every_recorded_metric_is_declared_in_the_catalog(finished_run):
+    from proofloop.metrics import declared
+
+    run_dir, result = finished_run
+    conn = sqlite3.connect(run_dir / "store.sqlite")
+    keys = {key for (key,) in conn.execute("SELECT DISTINCT key FROM metrics")} - {"kept"}
+    assert {key for key in keys if declared(key, 2) is None} == set()
+    printed = {line.partition(": ")[0] for line in result.stdout.splitlines() if ": " in line}
+    assert all(declared(key, 2).line for key in printed & keys)  # printed lines come from the catalog
+
+
 def test_every_dataset_row_rechecks_as_checked_and_as_trained(finished_run):
     from proofloop.export import export_rows
     from proofloop.prover import get_prover

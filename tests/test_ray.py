@@ -24,7 +24,9 @@ pytestmark = pytest.mark.ray
 def fake(monkeypatch, ray_cluster):
     # Ray workers build the prover by module path; the cluster's PYTHONPATH holds tests/.
     monkeypatch.setitem(prover_registry.registry(), "fake", "test_executors:FakeProver")
-    return prover_registry.get_prover("fake")
+    prover = prover_registry.get_prover("fake")
+    monkeypatch.setattr(prover, "salt", "")
+    return prover
 
 
 def _statuses_except(verdicts, items, skip):
@@ -89,13 +91,44 @@ def test_a_ray_worker_killed_mid_batch_leaves_one_verdict_per_item(fake, tmp_pat
 def test_a_session_joins_the_open_connection_and_leaves_it_open(fake):
     from proofloop.raycheck import RaySession
 
+    from proofloop.raycheck import _CONNECTION
+
     session = RaySession(RayOptions(address="127.0.0.1:1"))
     session.connect()  # the address is never dialled: this process is already connected
-    assert not session.started
+    assert not _CONNECTION.started and _CONNECTION.users == 1
     session.close()
     import ray
 
-    assert ray.is_initialized()  # closing a session that joined never stops the cluster
+    assert ray.is_initialized() and _CONNECTION.users == 0  # closing a session that joined never stops the cluster
+
+
+def test_sessions_share_one_connection_and_refuse_another_cluster(fake):
+    from proofloop.errors import ConfigError
+    from proofloop.raycheck import _CONNECTION, RaySession
+
+    first, second = RaySession(RayOptions()), RaySession(RayOptions())
+    first.connect(), second.connect(), second.connect()  # connecting twice holds once
+    assert _CONNECTION.users == 2
+    with pytest.raises(ConfigError, match="already connected"):
+        RaySession(RayOptions(address="10.0.0.1:6379")).connect()
+    with pytest.raises(ConfigError, match="ship_code"):
+        RaySession(RayOptions(ship_code=True)).connect()
+    first.close(), first.close()
+    assert _CONNECTION.users == 1
+    second.close()
+    assert _CONNECTION.users == 0 and _CONNECTION.key is None
+    import ray
+
+    assert ray.is_initialized()  # the cluster belongs to whoever started it
+
+
+def test_ray_workers_check_with_the_parents_settings(fake):
+    items = _items(fake, 6)
+    fake.configure({"salt": "pepper"})
+    with CheckPool("ray", workers=2) as pool:
+        verdicts = pool.check_batch(items, CheckLimits(timeout_s=5))
+    assert all(v.message.endswith("with pepper") for v in verdicts)
+    assert all(f"checked in {os.getpid()} " not in v.message for v in verdicts)
 
 
 # ---- sampling replicas -------------------------------------------------------------------------
@@ -125,6 +158,28 @@ def test_two_replicas_sample_what_one_does_in_order(ray_cluster, tmp_path):
     assert [[c.token_ids for c in s] for s in by_two] == [[c.token_ids for c in s] for s in alone]
     assert [len(s) for s in by_two] == [3] * len(prompts)
     assert len({tuple(c.token_ids for c in s) for s in by_two}) > 1  # prompts drew with their own seeds
+
+
+def test_replicas_and_a_check_pool_share_one_connection_to_a_named_cluster(ray_cluster, fake, tmp_path):
+    # Both ask for the cluster by its address; closing the check pool leaves the replicas working.
+    from proofloop.generate import GeneratorConfig, SamplingParams, make_generator
+    from proofloop.raycheck import _CONNECTION
+    from proofloop.tinymodel import init_model
+
+    model = str(init_model(tmp_path / "tiny", ["(define-fun f ((x Int)) Int (+ x 1))"] * 4))
+    options = RayOptions(address=ray_cluster)
+    replicas = make_generator(GeneratorConfig(backend="hf", model=model, device="cpu", replicas=2), ray=options)
+    try:
+        with CheckPool("ray", workers=2, ray=options) as pool:  # connects at its first batch
+            items = _items(fake, 6)
+            assert [v.status for v in pool.check_batch(items, CheckLimits(timeout_s=5))] == _expected(items)
+            assert _CONNECTION.users == 2 and _CONNECTION.key[0] == ray_cluster
+        assert _CONNECTION.users == 1
+        samples = replicas.generate(["(synth-fun f ((x Int)) Int)"], 2, SamplingParams(max_new_tokens=4, seed=1))
+        assert len(samples) == 1 and len(samples[0]) == 2
+    finally:
+        replicas.close()
+    assert _CONNECTION.users == 0
 
 
 # ---- a whole run on Ray, killed and resumed -----------------------------------------------------

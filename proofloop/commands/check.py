@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from proofloop.errors import ProofloopError
 from proofloop.types import CheckLimits, Problem, Status
+
+if TYPE_CHECKING:
+    from proofloop.executors import CheckPool
 
 EXIT_CODES = {Status.VERIFIED: 0, Status.REJECTED: 1, Status.UNKNOWN: 3, Status.DISPUTED: 1}
 
@@ -76,10 +79,14 @@ def check(
 
         checker_version(get_prover(problem.prover), cross_check)  # an unknown cross-checker is a usage error
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb, cross_check=cross_check or "")
-    if interactive:
-        run_repl(problem, str(problem_file), limits, as_json)
-        raise typer.Exit(0)
-    verdict = _check_and_show(problem, read_candidate(candidate), str(problem_file), limits, as_json)
+    from proofloop.executors import CheckPool
+
+    # One candidate at a time, in this process, under the limits a pool worker keeps.
+    with CheckPool("local", workers=1) as pool:
+        if interactive:
+            run_repl(pool, problem, str(problem_file), limits, as_json)
+            raise typer.Exit(0)
+        verdict = _check_and_show(pool, problem, read_candidate(candidate), str(problem_file), limits, as_json)
     raise typer.Exit(EXIT_CODES[verdict.status])
 
 
@@ -107,7 +114,7 @@ def as_candidate(data: bytes) -> str | bytes:
         return data
 
 
-def run_repl(problem: Problem, file: str, limits: CheckLimits, as_json: bool) -> None:
+def run_repl(pool: "CheckPool", problem: Problem, file: str, limits: CheckLimits, as_json: bool) -> None:
     """Check candidates read from stdin one after another until end of input."""
     from rich.console import Console
 
@@ -121,7 +128,7 @@ def run_repl(problem: Problem, file: str, limits: CheckLimits, as_json: bool) ->
             continue
         if text is None:
             return
-        _check_and_show(problem, as_candidate(text), file, limits, as_json, blank_after=True)
+        _check_and_show(pool, problem, as_candidate(text), file, limits, as_json, blank_after=True)
 
 
 def read_one(reader: "_LineReader") -> bytes | None:
@@ -199,14 +206,14 @@ class _LineReader:
 
 
 def _check_and_show(
-    problem: Problem, candidate: str | bytes, file: str, limits: CheckLimits, as_json: bool, blank_after: bool = False
+    pool: "CheckPool", problem: Problem, candidate: str | bytes, file: str, limits: CheckLimits, as_json: bool,
+    blank_after: bool = False,
 ):
     from rich.console import Console
 
-    from proofloop.executors import check_one
     from proofloop.render import print_verdict, verdict_json
 
-    verdict = check_one(problem, candidate, limits)
+    [verdict] = pool.check_batch([(problem, candidate)], limits)
     if as_json:
         typer.echo(verdict_json(verdict, problem.id, file))
         return verdict

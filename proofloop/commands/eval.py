@@ -68,16 +68,17 @@ def eval_command(
 
 def _run_with_progress(generator, problems, n, params, limits, budget_s, workers) -> list["ProblemResult"]:
     from rich.console import Console
-
-    from proofloop.evaluate import evaluate_problems
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from proofloop.evaluate import evaluate_problems
+    from proofloop.executors import CheckPool
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar, CheckPool("local", workers) as pool:
         sampling = bar.add_task("sampling", total=len(problems))
         checking = bar.add_task("checking", total=None)
         return evaluate_problems(
-            generator, problems, n, params, limits, budget_s=budget_s, workers=workers,
+            generator, problems, n, params, limits, pool=pool, budget_s=budget_s,
             on_sampled=lambda m: bar.advance(sampling, m),
             on_checked=lambda m: bar.advance(checking, m),
         )

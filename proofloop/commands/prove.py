@@ -32,6 +32,9 @@ def prove(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for reproducible sampling.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Time limit per check, in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Memory a check may use, in MB.")] = 2048,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Processes that check a batch's candidates (1: this process).")
+    ] = 1,
     search: Annotated[bool, typer.Option("--search", help="Lean: best-first tactic search instead of whole proofs.")] = False,
     budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --search, in seconds.")] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")] = False,
@@ -40,6 +43,7 @@ def prove(
     from rich.console import Console
 
     from proofloop.evaluate import generator_for_model, prove_by_sampling, prove_by_search
+    from proofloop.executors import CheckPool
     from proofloop.generate import SamplingParams
     from proofloop.problemfile import load_problem
     from proofloop.render import print_verdict
@@ -51,7 +55,8 @@ def prove(
     if search:
         outcome = prove_by_search(problem, generator, n, params, limits, budget_s)
     else:
-        outcome = prove_by_sampling(problem, generator, n, batches, params, limits)
+        with CheckPool("local", workers) as pool:
+            outcome = prove_by_sampling(problem, generator, n, batches, params, limits, pool)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict()))
     else:

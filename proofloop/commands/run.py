@@ -19,23 +19,6 @@ from proofloop.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# Greppable per-round lines, in print order; K is the configured k of pass@k.
-SUMMARY_KEYS = (
-    "solved_train", "solved_train_round", "heldout_pass@1", "heldout_pass@K", "heldout_pass@K_lo", "heldout_pass@K_hi",
-    "heldout_gen_pass@K", "heldout_hand_solved_count", "heldout_max_level", "train_max_level",
-    "grammar_heldout_pass@1", "grammar_heldout_pass@K", "grammar_heldout_hand_solved_count", "conjectures_made",
-    "conjectures_solved", "forgetting", "unique_per_solved", "distinct_2", "entropy", "heldout_nll",
-    "dataset_size", "train_rows", "disputed", "train_loss_first", "train_loss_last", "samples_per_s", "checks_per_s",
-    "train_tokens_per_s", "time_pretrain_s", "time_sample_s", "time_check_s", "time_select_s", "time_train_s",
-    "time_eval_s",
-)
-_COUNTS = {
-    "solved_train", "solved_train_round", "dataset_size", "train_rows", "heldout_hand_solved_count",
-    "heldout_max_level", "train_max_level", "grammar_heldout_hand_solved_count", "conjectures_made",
-    "conjectures_solved", "disputed",
-}
-
-
 class RunUI:
     """Rich progress bars (stderr) and per-round summaries (stdout) for `proofloop run`."""
 
@@ -77,12 +60,14 @@ class RunUI:
 
 def summary_lines(r: int, metrics: dict[str, float], kept: bool, reason: str, *, k: int) -> list[str]:
     """`key: value` lines for one round, in a fixed order."""
+    from proofloop.metrics import CATALOG, with_k
+
     lines = [f"round: {r}"]
-    for name in SUMMARY_KEYS:
-        key = name.replace("@K", f"@{k}")
-        if key in metrics and metrics[key] is not None:
+    for metric in CATALOG:
+        key = with_k(metric.name, k)
+        if metric.line and metrics.get(key) is not None:
             value = metrics[key]
-            lines.append(f"{key}: {int(value)}" if name in _COUNTS else f"{key}: {value:.4f}")
+            lines.append(f"{key}: {int(value)}" if metric.count else f"{key}: {value:.4f}")
     lines.append(f"kept: {'yes' if kept else 'no'}")
     lines.append(f"gate: {reason}")
     return lines

@@ -15,15 +15,19 @@ from proofloop.generate.config import GeneratorConfig
 
 if TYPE_CHECKING:
     from proofloop.prover import Prover
+    from proofloop.raycheck import RayOptions
     from proofloop.types import Problem
 
 __all__ = ["Completion", "Generator", "GeneratorConfig", "GeneratorError", "SamplingParams", "Scorer", "make_generator"]
 
 
 def make_generator(
-    cfg: GeneratorConfig, *, prover: "Prover | None" = None, problems: "Sequence[Problem] | None" = None
+    cfg: GeneratorConfig, *, prover: "Prover | None" = None, problems: "Sequence[Problem] | None" = None,
+    ray: "RayOptions | None" = None,
 ) -> Generator:
-    """The generator `cfg` describes; the grammar backend also needs the prover and its problems."""
+    """The generator `cfg` describes; the grammar backend also needs the prover and its problems,
+    and replicas (`cfg.replicas > 1`) connect to Ray as `ray` says (a run passes its `[checker]`
+    Ray options, so that checking and sampling share one connection)."""
     if cfg.backend == "grammar":
         if prover is None or problems is None:
             raise ConfigError("generator.backend = 'grammar' needs the prover and the problems it samples for")
@@ -42,7 +46,7 @@ def make_generator(
     if cfg.replicas > 1:
         from proofloop.generate.replicas import RayReplicas, ScoringRayReplicas
 
-        return (ScoringRayReplicas if cfg.backend == "hf" else RayReplicas)(cfg, cfg.replicas)
+        return (ScoringRayReplicas if cfg.backend == "hf" else RayReplicas)(cfg, cfg.replicas, ray)
     if cfg.backend == "vllm":
         from proofloop.generate.vllm import VLLMGenerator
 

@@ -8,7 +8,9 @@ seed and i; so the samples do not depend on how many replicas there are, and res
 in prompt order. The cost: a replica samples its prompts one at a time (n samples each), not
 in one padded batch.
 
-The cluster: RAY_ADDRESS, else a local one started here (the same rule as the Ray checker).
+The cluster: the run's `[checker]` Ray options (ray_address, ray_ship_code), else RAY_ADDRESS,
+else a local one started here; checking and sampling share this process's one connection, and a
+cluster started here stops when the last of them lets go (proofloop.raycheck).
 Dropping the generator (the loop does so before training) ends its actors and frees their
 memory; `close()` does it at once.
 """
@@ -51,10 +53,10 @@ class RayReplicas:
 
     name = "replicas"
 
-    def __init__(self, cfg: GeneratorConfig, replicas: int):
+    def __init__(self, cfg: GeneratorConfig, replicas: int, options: Any = None):
         from proofloop.raycheck import RaySession
 
-        self.session = RaySession()
+        self.session = RaySession(options)  # the run's [checker] Ray options: one connection for all
         ray = self.session.connect()
         gpus = cfg.tensor_parallel_size if cfg.backend == "vllm" else (1 if cfg.device == "cuda" else 0)
         # A replica reserves no CPU: sampling and checking run in turns, and check tasks must
@@ -81,10 +83,11 @@ class RayReplicas:
         return results
 
     def close(self) -> None:
-        """End the replica actors now (their models' memory is freed)."""
+        """End the replica actors now (their models' memory is freed) and let go of the connection."""
         for actor in self.actors:
             self.ray.kill(actor)
         self.actors = []
+        self.session.close()
 
 
 class ScoringRayReplicas(RayReplicas):

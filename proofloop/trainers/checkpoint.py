@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from proofloop.train import STATS_FILE, TrainResult
+from proofloop.trainers.common import STATS_FILE, TrainResult
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from proofloop.errors import ProofloopError
-from proofloop.train import Encoded, TrainResult, TrainSettings, load_result
+from proofloop.trainers.common import Encoded, TrainResult, TrainSettings, load_result
 
 log = logging.getLogger(__name__)
 

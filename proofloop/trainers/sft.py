@@ -26,7 +26,7 @@ from typing import Any
 from transformers import PrinterCallback, ProgressCallback, TrainerCallback, TrainingArguments
 
 from proofloop.device import Placement
-from proofloop.train import IGNORE, Encoded, TrainResult, TrainSettings, diverged, tail_mean
+from proofloop.trainers.common import IGNORE, Encoded, TrainResult, TrainSettings, diverged, tail_mean
 from proofloop.trainers.checkpoint import ADAPTER_DIR, merged_lora, staged, write_model
 
 # transformers 5 renamed gradient_checkpointing (the old name warns on every run); 4.x has only it.

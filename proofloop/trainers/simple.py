@@ -8,14 +8,13 @@ LoRA, accumulation and checkpointing are the TRL path's.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from proofloop.device import Placement
-from proofloop.train import IGNORE, Encoded, TrainResult, TrainSettings, diverged, tail_mean
+from proofloop.trainers.common import IGNORE, Encoded, TrainResult, TrainSettings, diverged, tail_mean
 from proofloop.trainers.checkpoint import staged, write_model
 
 

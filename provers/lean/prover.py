@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
-import os
 import re
 import threading
 import time
@@ -23,8 +23,8 @@ from provers.lean.filecheck import FilePool, check_file
 from provers.lean.guards import check_candidate
 from provers.lean.lexer import LexError, tokenize
 from provers.lean.pool import HeaderError, Launcher, ReplPool
-from provers.lean.source import LeanTask, SourceError, parse_problem_file, parse_problem_text
-from provers.lean.toolchain import ENV_CONFIG, LeanConfig, Toolchain, discover
+from provers.lean.source import LeanTask, SourceError, parse_problem_file, parse_problem_text, required_modules
+from provers.lean.toolchain import LeanConfig, Toolchain, discover
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,24 @@ class LeanProver(Prover):
         self._missing: ToolchainMissing | None = None
         self._pool: ReplPool | None = None
         self._file_pool: FilePool | None = None
+        self._available: set[tuple[str, ...]] = set()  # module sets the toolchain was found to have
         self._atexit = False
 
     # -- configuration and toolchain -------------------------------------------------------
 
     def configure(self, section: dict[str, Any] | LeanConfig) -> None:
-        """Apply a `[lean]` config table; checking processes started afterwards inherit it."""
+        """Apply a `[lean]` config table (checking processes get it through `settings`)."""
         config = section if isinstance(section, LeanConfig) else LeanConfig.from_section(dict(section))
         with self._lock:
             self.close()
             self.config = config
             self._toolchain = None
             self._missing = None
-        os.environ[ENV_CONFIG] = config.to_json()
+            self._available = set()
+
+    def settings(self) -> dict[str, Any]:
+        """The `[lean]` table in effect (values that differ from the defaults), for checking processes."""
+        return json.loads(self.config.to_json())
 
     def toolchain(self) -> Toolchain:
         """The discovered toolchain (cached); raises ToolchainMissing."""
@@ -222,6 +227,27 @@ class LeanProver(Prover):
         except SourceError as e:
             raise ProblemFormatError(problem.source or problem.id, e.line, str(e)) from None
 
+    def require(self, problems: Iterable[Problem]) -> None:
+        """ToolchainMissing when `problems` import modules this Lean cannot find (the core Lean of
+        `make lean` has no Init: only `prelude` problems check with it)."""
+        for problem in problems:
+            modules = tuple(required_modules(self.task(problem)))
+            if modules in self._available:
+                continue
+            missing = self.toolchain().missing_modules(modules)
+            if missing:
+                tc = self.toolchain()
+                where = ", ".join(str(p) for p in tc.search_path) or "none"
+                hint = (
+                    "this Lean has no Init (the core Lean of `make lean` checks only `prelude` files); "
+                    if "Init" in missing else ""
+                )
+                raise ToolchainMissing(
+                    f"{problem.source or problem.id}: needs {', '.join(missing)}, which {tc.lean} cannot find "
+                    f"(search path: {where}); {hint}install elan and a Lake project with what it imports (docs/lean.md)"
+                )
+            self._available.add(modules)
+
     # -- models ---------------------------------------------------------------------------
 
     def prompt(self, problem: Problem) -> str:
@@ -273,6 +299,8 @@ class LeanProver(Prover):
         guard = check_candidate(candidate, task)
         if not guard.ok:
             return self._verdict(Outcome(Status.REJECTED, guard.reason, guard.message), started)
+        if runner is None and self._pool is None:
+            self.require([problem])  # a missing module is the toolchain's fault, never the candidate's
         if runner is None:
             runner = self._runner(limits)
 

@@ -332,6 +332,25 @@ def parse_problem_text(text: str, stem: str = "problem") -> LeanTask:
     return _task(text, last, commands[:-1], prefix, 1, stem)
 
 
+# Words that may stand between `import` and the module name (Lean's module system).
+_IMPORT_MODIFIERS = frozenset({"public", "meta", "all", "private"})
+
+
+def required_modules(task: LeanTask) -> list[str]:
+    """The compiled modules checking `task` needs: `Init` unless the file is a `prelude` one, and
+    every module its header imports."""
+    tokens = tokenize(task.header, braces="plain")
+    needed = [] if tokens and tokens[0].text == "prelude" else ["Init"]
+    for i, tok in enumerate(tokens):
+        if tok.kind is Kind.IDENT and tok.text == "import":
+            j = i + 1
+            while j < len(tokens) and tokens[j].text in _IMPORT_MODIFIERS:
+                j += 1
+            if j < len(tokens) and tokens[j].kind is Kind.IDENT:
+                needed.append(tokens[j].text)
+    return list(dict.fromkeys(needed))
+
+
 def same_statement(a: str, b: str) -> bool:
     """Equal after comments are removed and whitespace is normalised."""
     try:

@@ -14,6 +14,7 @@ Anything missing or broken raises ToolchainMissing with what was looked for and 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -90,8 +92,7 @@ class LeanConfig(BaseModel):
     @classmethod
     def from_env(cls, **overrides: Any) -> "LeanConfig":
         """The config this process was given: $PROOFLOOP_LEAN_PROJECT / $PROOFLOOP_LEAN_REPL, then
-        $PROOFLOOP_LEAN_CONFIG (a whole `[lean]` table as JSON, set by `LeanProver.configure` so
-        that checking processes started later see it), then `overrides`."""
+        $PROOFLOOP_LEAN_CONFIG (a whole `[lean]` table as JSON), then `overrides`."""
         values: dict[str, Any] = {}
         for env, key in ((ENV_PROJECT, "project"), (ENV_REPL, "repl"), (ENV_LEAN, "lean"), (ENV_MODE, "mode")):
             if os.environ.get(env):
@@ -144,6 +145,27 @@ class Toolchain:
     @property
     def version(self) -> str:
         return f"lean {self.lean_version} ({self.mode})"
+
+    @functools.cached_property
+    def search_path(self) -> tuple[Path, ...]:
+        """Where this Lean looks for compiled modules: LEAN_PATH, then its own `lib/lean`."""
+        entries = [Path(p) for p in self.env.get("LEAN_PATH", "").split(os.pathsep) if p]
+        try:
+            libdir = subprocess.run(
+                [str(self.lean), "--print-libdir"], capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S,
+                env=self.env, check=False, preexec_fn=child_setup(0, None),
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ToolchainMissing(f"`{self.lean} --print-libdir` failed: {e}; {LEAN_HINT}") from None
+        return tuple(entries + ([Path(libdir)] if libdir else []))
+
+    def missing_modules(self, modules: Iterable[str]) -> list[str]:
+        """The modules (e.g. "Init", "Mathlib.Data.Real.Basic") no search path entry holds."""
+        def found(module: str) -> bool:
+            parts = module.replace("«", "").replace("»", "").split(".")
+            return any(root.joinpath(*parts[:-1], parts[-1] + ".olean").is_file() for root in self.search_path)
+
+        return [m for m in modules if not found(m)]
 
 
 def discover(config: LeanConfig) -> Toolchain:

@@ -13,15 +13,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from proofloop.errors import ToolchainMissing
 from provers.z3.terms import APP, BOOL, CALL, INT, LIT, VAR, FunSig, Scope, Term, bv_width, elaborate, postorder
 
 NAME = "cvc5"
 
 
 def version() -> str:
-    """The cvc5 version string, e.g. "1.4.2"."""
-    import cvc5
-
+    """The cvc5 version string, e.g. "1.4.2"; ToolchainMissing when the bindings cannot be imported."""
+    try:
+        import cvc5
+    except ImportError as e:
+        raise ToolchainMissing(
+            f"--cross-check cvc5 needs cvc5's Python bindings, which cannot be imported ({e}); "
+            "install them with `pip install cvc5`"
+        ) from None
     return cvc5.__version__
 
 
