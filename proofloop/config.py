@@ -73,6 +73,13 @@ class SamplingSection(_Section):
     retry_with_counterexample: bool = Field(
         False, description="Retry each failed train problem once with a counterexample in the prompt."
     )
+    coverage_n: int = Field(
+        64, ge=1, description="Samples per problem of the coverage curve: held-out pass@k for k = 1, 2, 4, ... up "
+        "to this n, each round, on a fixed subset of coverage_problems held-out problems."
+    )
+    coverage_problems: int = Field(
+        16, ge=0, description="Held-out problems in the coverage curve's fixed subset (seeded); 0: no curve."
+    )
 
     @model_validator(mode="after")
     def _k_fits(self) -> "SamplingSection":
@@ -113,6 +120,17 @@ class SelectSection(_Section):
         True,
         description="Unlock the seeded references one ladder level at a time: level 1 in round 0, every level "
         "in the last round, evenly in between (see docs/curriculum.md).",
+    )
+    own_rows: bool = Field(
+        True,
+        description="Add the loop's own verified candidates to the dataset; false: references only (the "
+        "ablation that shows what the loop's own rows add, benchmarks/ablation.py).",
+    )
+    reference_rounds: int | None = Field(
+        None,
+        ge=0,
+        description="Add reference solutions up to this round only (0: round 0 alone, then pure expert "
+        "iteration on the model's own verified rows); unset: every round.",
     )
 
 
@@ -198,6 +216,26 @@ class LoopSection(_Section):
     forgetting_threshold: float = Field(
         0.1, ge=0.0, le=1.0, description="Largest allowed probe forgetting rate; a round above it is discarded."
     )
+    guards: list[str] = Field(
+        ["forgetting", "heldout_drop", "collapse"],
+        description="The gate's guards (proofloop/guards.py); a round is kept only when every one keeps it.",
+    )
+    collapse_ratio: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="collapse guard: discard a round when two of pass@k/pass@1, unique solutions per solved "
+        "problem and token entropy fall below this fraction of the previous kept round's.",
+    )
+
+    @model_validator(mode="after")
+    def _known_guards(self) -> "LoopSection":
+        from proofloop.guards import GUARDS
+
+        for name in self.guards:
+            if name not in GUARDS:
+                raise ValueError(f"guards: unknown guard {name!r}; known: {', '.join(GUARDS)}")
+        return self
 
 
 def _default_generator() -> GeneratorConfig:

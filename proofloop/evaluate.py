@@ -305,6 +305,20 @@ def problem_counts(attempts: Sequence[dict]) -> dict[str, tuple[int, int]]:
     return counts
 
 
+def coverage_ks(n: int) -> list[int]:
+    """k = 1, 2, 4, ... up to n (and n itself): the points of a coverage curve from n samples."""
+    ks = [1 << i for i in range(n.bit_length()) if 1 << i <= n]
+    return ks if ks[-1] == n else [*ks, n]
+
+
+def coverage_metrics(attempts: Sequence[dict], n: int, prefix: str = "coverage") -> dict[str, float]:
+    """pass@k for every k of `coverage_ks(n)`, over the problems that have n samples."""
+    counts = {pid: nc for pid, nc in problem_counts(attempts).items() if nc[0] >= n}
+    if not counts:
+        return {}
+    return {f"{prefix}_pass@{k}": mean_pass_at_k(counts, k) for k in coverage_ks(n)}
+
+
 def pass_metrics(attempts: Sequence[dict], k: int, prefix: str, *, seed: int = 0) -> dict[str, float]:
     """pass@1, pass@k with its 95% bootstrap interval over problems, and the solved fraction and count."""
     counts = problem_counts(attempts)

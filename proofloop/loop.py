@@ -25,8 +25,8 @@ from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
 from proofloop.executors import CheckPool, pool_from_config
 from proofloop.generate import Generator, GeneratorConfig, SamplingParams, Scorer, make_generator
 from proofloop.generate.base import Completion
-from proofloop.evaluate import diversity_metrics, pass_metrics, problem_counts
-from proofloop.metrics import forgetting_rate, nll_per_token, paired_drop_bound, pass_at_k_by_problem
+from proofloop.evaluate import coverage_metrics, diversity_metrics, pass_metrics, problem_counts
+from proofloop.metrics import forgetting_rate, nll_per_token, pass_at_k_by_problem
 from proofloop.prover import Prover, canonical_hash, checker_version, get_prover
 from proofloop.recheck import Recheck, recheck_stale
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
@@ -326,8 +326,9 @@ def select(ctx: RunContext, r: int) -> list[DatasetRow]:
     attempts = [
         a for purpose in ("train", "retry") for a in ctx.store.attempts(r, purpose, ctx.checker, ctx.checker_version)
     ]
-    new = verified_rows(attempts, r)
-    if r == 0 or ctx.cfg.select.seed_unlock:
+    s = ctx.cfg.select
+    new = verified_rows(attempts, r) if s.own_rows else []
+    if (r == 0 or s.seed_unlock) and (s.reference_rounds is None or r <= s.reference_rounds):
         new += reference_rows(ctx, r)
     ctx.store.add_dataset_rows(new)
     counts = ctx.store.verified_counts(ctx.checker, ctx.checker_version, max_round=r)
@@ -432,10 +433,29 @@ def evaluate(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
     metrics["forgetting"] = forgetting_rate(probe, solved_probe)
     metrics["probe_size"] = float(len(probe))
     metrics.update(diversity_metrics(heldout))
+    metrics.update(coverage(ctx, r, model))
     nll = heldout_nll(ctx, model)
     if nll is not None:
         metrics["heldout_nll"] = nll
     return metrics
+
+
+def coverage(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
+    """The coverage curve of M_r: held-out pass@k for k = 1, 2, 4, ... up to sampling.coverage_n on
+    a fixed, seeded subset of held-out problems (the unbiased estimator, as every pass@k here)."""
+    s = ctx.cfg.sampling
+    ids = coverage_ids(ctx)
+    if not ids:
+        return {}
+    sample(ctx, r, "coverage", model, ids, s.coverage_n, s.eval_temperature)
+    check(ctx, r, "coverage")
+    return coverage_metrics(ctx.store.attempts(r, "coverage", ctx.checker, ctx.checker_version), s.coverage_n)
+
+
+def coverage_ids(ctx: RunContext) -> list[str]:
+    """The coverage curve's held-out problems: the same seeded subset in every round."""
+    size = ctx.cfg.sampling.coverage_problems
+    return sorted(sorted(ctx.heldout_ids, key=lambda pid: stable_rank(ctx.cfg.run.seed, f"coverage:{pid}"))[:size])
 
 
 def slice_metrics(ctx: RunContext, r: int, heldout: Sequence[dict]) -> dict[str, float]:
@@ -480,56 +500,24 @@ def heldout_nll(ctx: RunContext, model: Policy) -> float | None:
 
 
 def gate(ctx: RunContext, r: int, metrics: dict[str, float]) -> tuple[bool, str]:
-    """Keep M_r unless it forgot too much, or its held-out pass@k is significantly below the best kept round's.
+    """Keep M_r only when every guard of `loop.guards` keeps it (proofloop/guards.py); each guard's
+    decision is recorded as the metric `guard_<name>` (1 kept, 0 discarded)."""
+    from proofloop.guards import RoundView, run_guards
 
-    Significance is a paired bootstrap over the held-out problems (metrics.paired_drop_bound):
-    M_r is discarded only when the one-sided `loop.gate_confidence` upper bound of
-    mean(pass@k of M_r - pass@k of the best kept model) per problem is below -gate_tolerance.
-    """
-    key = f"heldout_pass@{ctx.k}"
-    kept_before = [row["round"] for row in ctx.store.round_rows() if row["kept"] == 1 and row["round"] < r]
-    best_round = max(kept_before, key=lambda q: ctx.store.metrics(q).get(key) or 0.0, default=None)
-    best = None if best_round is None else ctx.store.metrics(best_round).get(key) or 0.0
-    bound = None
-    if best_round is not None:
-        _, bound = paired_drop_bound(
-            heldout_pass_by_problem(ctx, r), heldout_pass_by_problem(ctx, best_round),
-            confidence=ctx.cfg.loop.gate_confidence, resamples=ctx.cfg.loop.bootstrap_resamples,
-            seed=derive_seed(ctx.cfg.run.seed, r, "gate"),
-        )
-    return gate_decision(
-        metrics[key], best, metrics["forgetting"], tolerance=ctx.cfg.loop.gate_tolerance,
-        forgetting_threshold=ctx.cfg.loop.forgetting_threshold, k=ctx.k, drop_bound=bound,
+    view = RoundView(
+        round=r, k=ctx.k, metrics=metrics,
+        kept_before=[row["round"] for row in ctx.store.round_rows() if row["kept"] == 1 and row["round"] < r],
+        metrics_of=ctx.store.metrics, per_problem=lambda q: heldout_pass_by_problem(ctx, q),
+        settings=ctx.cfg.loop, seed=derive_seed(ctx.cfg.run.seed, r, "gate"),
     )
+    kept, reason, decisions = run_guards(ctx.cfg.loop.guards, view)
+    metrics.update({f"guard_{name}": float(d.keep) for name, d in decisions.items()})
+    return kept, reason
 
 
 def heldout_pass_by_problem(ctx: RunContext, r: int) -> dict[str, float]:
     """Held-out problem -> pass@k of round r's model."""
     return pass_at_k_by_problem(problem_counts(ctx.store.attempts(r, "heldout", ctx.checker, ctx.checker_version)), ctx.k)
-
-
-def gate_decision(
-    pass_k: float, best_kept: float | None, forgetting: float, *, tolerance: float, forgetting_threshold: float, k: int,
-    drop_bound: float | None = None,
-) -> tuple[bool, str]:
-    """(kept, reason) for a round's model, given the best held-out pass@k of the kept rounds.
-
-    `drop_bound` is the paired-bootstrap upper bound of (this model - best kept) per problem;
-    with it, only a drop below -tolerance at that confidence discards. Without it, the means
-    are compared directly.
-    """
-    if forgetting > forgetting_threshold:
-        return False, f"forgetting {forgetting:.3f} > threshold {forgetting_threshold:g}"
-    if best_kept is None:
-        return True, "first model"
-    if drop_bound is not None:
-        if drop_bound < -tolerance:
-            return False, (f"heldout_pass@{k} {pass_k:.3f} significantly below best kept {best_kept:.3f} "
-                           f"(difference upper bound {drop_bound:+.3f})")
-        return True, f"heldout_pass@{k} {pass_k:.3f} (best kept {best_kept:.3f}, difference upper bound {drop_bound:+.3f})"
-    if pass_k < best_kept - tolerance:
-        return False, f"heldout_pass@{k} {pass_k:.3f} fell below best kept {best_kept:.3f} by more than {tolerance:g}"
-    return True, f"heldout_pass@{k} {pass_k:.3f} (best kept {best_kept:.3f})"
 
 
 # -- bookkeeping -------------------------------------------------------------------------------
@@ -573,7 +561,7 @@ def round_stats_metrics(ctx: RunContext, r: int, rows: Sequence[DatasetRow], res
 
 def disputed_count(ctx: RunContext, r: int) -> int:
     """Attempts of round r the cross-check's two solvers judged differently (never verified)."""
-    purposes = ("train", "retry", "heldout", "probe", "baseline")
+    purposes = ("train", "retry", "heldout", "probe", "baseline", "coverage")
     return sum(
         a["status"] == Status.DISPUTED.value
         for purpose in purposes

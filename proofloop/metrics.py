@@ -133,6 +133,20 @@ def bootstrap_ci(
     return means[int(tail * (resamples - 1))], means[int(math.ceil((1 - tail) * (resamples - 1)))]
 
 
+def paired_difference_ci(
+    current: Mapping[str, float], reference: Mapping[str, float], *, confidence: float = 0.95,
+    resamples: int = 1000, seed: int = 0,
+) -> tuple[float, float, float]:
+    """(mean difference, lower, upper): a two-sided paired-bootstrap interval of current - reference
+    over their common problems; (0, 0, 0) when they share none."""
+    common = sorted(set(current) & set(reference))
+    diffs = [current[p] - reference[p] for p in common]
+    if not diffs:
+        return 0.0, 0.0, 0.0
+    lo, hi = bootstrap_ci(diffs, confidence=confidence, resamples=resamples, seed=seed)
+    return math.fsum(diffs) / len(diffs), lo, hi
+
+
 def paired_drop_bound(
     current: Mapping[str, float], reference: Mapping[str, float], *, confidence: float = 0.95,
     resamples: int = 1000, seed: int = 0,
@@ -156,7 +170,7 @@ def paired_drop_bound(
 # Every per-round metric a run records is declared here once; the loop's greppable lines, the
 # report's table and plots, and the docs read their names, kinds and order from this list (a
 # test holds a whole run's recorded keys against it). In a name, "@K" stands for the run's k
-# and "{level}" for a level of the problem ladder.
+# and a word in braces ("{level}", "{k}", "{name}") for a number or a name.
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,7 @@ CATALOG: tuple[Metric, ...] = (
     Metric("heldout_level{level}_solved", count=True),
     Metric("conjectures_made", count=True, line=True),
     Metric("conjectures_solved", count=True, line=True),
+    Metric("coverage_pass@{k}"),  # the coverage curve: k = 1, 2, 4, ... up to sampling.coverage_n
     Metric("forgetting", line=True, column="forget"),
     Metric("probe_size", count=True),
     Metric("unique_per_solved", line=True, column="uniq", group="diversity"),
@@ -201,6 +216,7 @@ CATALOG: tuple[Metric, ...] = (
     Metric("dataset_size", count=True, line=True, column="data"),
     Metric("train_rows", count=True, line=True, column=""),
     Metric("disputed", count=True, line=True, column="disp"),
+    Metric("guard_{name}", count=True),  # 1: the named guard kept the round, 0: it discarded it
     Metric("train_loss_first", line=True),
     Metric("train_loss_last", line=True),
     Metric("train_steps", count=True),
@@ -234,7 +250,7 @@ def with_k(name: str, k: int | None) -> str:
 def declared(key: str, k: int) -> Metric | None:
     """The catalog entry a recorded key is an instance of (None: an undeclared key)."""
     for m in CATALOG:
-        pattern = re.escape(with_k(m.name, k)).replace(re.escape("{level}"), r"\d+")
+        pattern = re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(with_k(m.name, k)))
         if re.fullmatch(pattern, key):
             return m
     return None

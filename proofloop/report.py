@@ -28,7 +28,7 @@ PHASE_TIME_KEYS = metric_names(group="phase_time")
 DIVERSITY_KEYS = metric_names(group="diversity")
 # Metrics that count things: shown without decimals.
 COUNT_KEYS = frozenset(metric_names(count=True)) | {"kept"}
-PLOT_NAMES = ("pass_at_k", "solved_train", "diversity", "forgetting", "time_per_phase", "levels")
+PLOT_NAMES = ("pass_at_k", "coverage", "solved_train", "diversity", "forgetting", "time_per_phase", "levels")
 HTML_NAME = "report.html"
 EXAMPLES = 6
 
@@ -334,6 +334,32 @@ def plot_forgetting(summary: RunSummary, path: Path) -> Path:
     return _finish(fig, ax, path, summary.round_numbers, "solved before, failed now", "Forgetting on the probe set")
 
 
+def plot_coverage(summary: RunSummary, path: Path) -> Path:
+    """The coverage curve of each round's model: held-out pass@k against k (log scale)."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    drawn = False
+    for r in summary.round_numbers:
+        values = summary.metrics.get(r, {})
+        points = sorted((int(key.rsplit("@", 1)[1]), v) for key, v in values.items()
+                        if key.startswith("coverage_pass@") and v is not None)
+        if points:
+            style = ":" if r in _discarded(summary) else "-"
+            ax.plot([k for k, _ in points], [v for _, v in points], style, marker="o", label=f"round {r}")
+            drawn = True
+    if drawn:
+        ax.set_xscale("log", base=2)
+        ax.legend(loc="best", fontsize=8)
+    else:
+        _no_data(ax, "coverage curve")
+    ax.set_xlabel("k (samples per problem)")
+    ax.set_ylabel("held-out pass@k")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Coverage: pass@k by k (a fixed held-out subset; dotted: discarded)")
+    fig.savefig(path)
+    return path
+
+
 def plot_time_per_phase(summary: RunSummary, path: Path) -> Path:
     """Seconds spent per phase in each round, as stacked bars."""
     fig = _figure()
@@ -398,6 +424,7 @@ def plot_levels(summary: RunSummary, path: Path) -> Path:
 PLOTTERS = {
     "levels": plot_levels,
     "pass_at_k": plot_pass_at_k,
+    "coverage": plot_coverage,
     "solved_train": plot_solved_train,
     "diversity": plot_diversity,
     "forgetting": plot_forgetting,

@@ -37,7 +37,7 @@ def write_config(path: Path, problems: Path, out_dir: Path, name: str, **section
         # inc_y is inc with another name: the loop tests want a held-out problem the grammar solves.
         "problems": {"path": str(problems), "probe_size": 2, "allow_overlap": True},
         "generator": {"batch_size": 16, "device": "cpu"},
-        "sampling": {"n": 4, "eval_n": 4, "k": 2, "max_new_tokens": 24},
+        "sampling": {"n": 4, "eval_n": 4, "k": 2, "max_new_tokens": 24, "coverage_n": 8, "coverage_problems": 2},
         "checker": {"workers": 1, "timeout_s": 5.0},
         "select": {"seed_fraction": 0.5},
         "train": {"max_steps": 3, "batch_size": 8, "lr": 3e-3, "warmup": 1, "base_pretrain_steps": 2},
@@ -96,7 +96,13 @@ def assert_store_invariants(run_dir: Path, *, n: int, eval_n: int, k: int, round
         assert counts.get("heldout") == eval_n * len(heldout), (r, counts)
         assert counts.get("probe", 0) == eval_n * probe, (r, counts)
         assert counts.get("baseline", 0) == (eval_n * len(heldout) if r == 0 else 0), (r, counts)
+        coverage = q("SELECT problem_id, COUNT(*) FROM attempts WHERE round = ? AND purpose = 'coverage' "
+                     "GROUP BY problem_id", r)
+        assert coverage and all(pid in heldout for pid, _ in coverage)  # the curve samples held-out problems only
         metrics = dict(q("SELECT key, value FROM metrics WHERE round = ?", r))
+        curve = [metrics[f"coverage_pass@{k_}"] for k_ in (1, 2, 4, 8) if f"coverage_pass@{k_}" in metrics]
+        assert len(curve) == 4 and curve == sorted(curve), (r, curve)  # pass@k never falls as k grows
+        assert {key for key in metrics if key.startswith("guard_")} == {"guard_forgetting", "guard_heldout_drop", "guard_collapse"}
         missing = [key for key in ROUND_METRICS + (f"heldout_pass@{k}",) if key not in metrics]
         assert not missing, (r, missing)
         if r == 0:

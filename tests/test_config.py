@@ -54,7 +54,7 @@ def test_override_values_are_toml_literals_else_strings(item, value):
         (
             ["sampling.nn=3"],
             "config: unknown key 'sampling.nn'; allowed: n, temperature, top_p, max_new_tokens, eval_n, "
-            "eval_temperature, k, frontier, budget, mastered_share, retry_with_counterexample",
+            "eval_temperature, k, frontier, budget, mastered_share, retry_with_counterexample, coverage_n, coverage_problems",
         ),
         (
             ["bogus.x=1"],

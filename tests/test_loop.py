@@ -88,7 +88,8 @@ def test_tiny_run_store_contents(finished_run):
     generators = dict(conn.execute("SELECT round, generator FROM attempts WHERE purpose = 'train' GROUP BY round"))
     assert generators == {0: "grammar", 1: "hf:round-0"}
     evaluators = dict(conn.execute("SELECT purpose, generator FROM attempts WHERE round = 0 GROUP BY purpose"))
-    assert evaluators == {"train": "grammar", "baseline": "grammar", "heldout": "hf:round-0"}  # no probe yet
+    assert evaluators == {"train": "grammar", "baseline": "grammar", "heldout": "hf:round-0",
+                          "coverage": "hf:round-0"}  # no probe yet
     # Half the train problems are seeded with their reference (unless a sample already found that form).
     origins = dict(conn.execute("SELECT origin, COUNT(*) FROM dataset GROUP BY origin"))
     assert 1 <= origins.get("reference", 0) <= 2 and origins.get("verified", 0) >= 1

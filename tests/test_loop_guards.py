@@ -125,3 +125,28 @@ def test_train_limit_is_a_seeded_stable_choice(problems, tmp_path):
     held = [p for p in loop.load_run_problems(load_config(None, [f'problems.path="{problems}"', "problems.train_limit=1"]),
                                               get_prover("z3")) if p.split == "heldout"]
     assert len(held) == 2  # the train limit leaves the held-out problems alone
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ([], {0: {"verified", "reference"}, 1: {"verified", "reference"}, 2: {"verified", "reference"}}),
+    (["select.own_rows=false"], {0: {"reference"}, 1: {"reference"}, 2: {"reference"}}),
+    (["select.reference_rounds=0"], {0: {"verified", "reference"}, 1: {"verified"}, 2: {"verified"}}),
+    (["select.reference_rounds=1", "select.seed_unlock=false"], {0: {"verified", "reference"}, 1: {"verified"}, 2: {"verified"}}),
+])
+def test_the_ablation_switches_choose_what_enters_the_dataset(problems, tmp_path, monkeypatch, overrides, expected):
+    ctx = context(problems, tmp_path, *overrides)
+    added: dict[int, set[str]] = {}
+
+    def row(r, origin):
+        return DatasetRow(problem_id="inc", candidate=f"{origin}{r}", canonical_hash=f"{origin}{r}", origin=origin, round=r)
+
+    ctx.store = SimpleNamespace(
+        attempts=lambda *a, **k: [], verified_counts=lambda *a, **k: {}, dataset_rows=lambda **k: [],
+        set_training_rows=lambda *a: None,
+        add_dataset_rows=lambda rows: added.setdefault(rows[0].round if rows else -1, set()).update(x.origin for x in rows),
+    )
+    monkeypatch.setattr(loop, "verified_rows", lambda attempts, r: [row(r, "verified")])
+    monkeypatch.setattr(loop, "reference_rows", lambda ctx, r: [row(r, "reference")])
+    for r in range(3):
+        loop.select(ctx, r)
+    assert {r: added.get(r, set()) for r in range(3)} == expected

@@ -1,42 +1,12 @@
-"""The loop's small pure steps: the gate decision, pass/diversity metrics, seeds, summary lines."""
+"""The loop's small pure steps: pass/diversity/coverage metrics, seeds, summary lines (the gate: test_guards.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from proofloop.commands.run import summary_lines
-from proofloop.evaluate import diversity_metrics, pass_metrics
-from proofloop.loop import derive_seed, gate_decision, retry_prompt
-
-
-def gate(pass_k, best, forgetting=0.0):
-    return gate_decision(pass_k, best, forgetting, tolerance=0.05, forgetting_threshold=0.5, k=8)
-
-
-def test_gate_keeps_the_first_model_and_improvements():
-    assert gate(0.1, None) == (True, "first model")
-    assert gate(0.3, 0.2) == (True, "heldout_pass@8 0.300 (best kept 0.200)")
-    assert gate(0.16, 0.2)[0] is True  # within tolerance
-
-
-def test_gate_discards_a_regression_beyond_tolerance():
-    assert gate(0.14, 0.2) == (False, "heldout_pass@8 0.140 fell below best kept 0.200 by more than 0.05")
-
-
-def test_gate_discards_too_much_forgetting_even_when_pass_k_improves():
-    assert gate(0.9, 0.2, forgetting=0.75) == (False, "forgetting 0.750 > threshold 0.5")
-    assert gate(0.9, None, forgetting=0.75)[0] is False
-    assert gate(0.9, 0.2, forgetting=0.5)[0] is True
-
-
-def test_gate_with_a_paired_bound_keeps_a_drop_within_the_noise():
-    def paired(pass_k, best, bound):
-        return gate_decision(pass_k, best, 0.0, tolerance=0.0, forgetting_threshold=0.1, k=8, drop_bound=bound)
-
-    assert paired(0.18, 0.2, 0.01) == (True, "heldout_pass@8 0.180 (best kept 0.200, difference upper bound +0.010)")
-    assert paired(0.1, 0.2, -0.03)[0] is False
-    assert "significantly below best kept 0.200" in paired(0.1, 0.2, -0.03)[1]
-    assert gate_decision(0.9, 0.2, 0.2, tolerance=0.0, forgetting_threshold=0.1, k=8, drop_bound=0.5)[0] is False
+from proofloop.evaluate import coverage_metrics, diversity_metrics, pass_metrics
+from proofloop.loop import derive_seed, retry_prompt
 
 
 def attempt(pid, status, candidate="(+ x 1)", chash="h", num_tokens=4, logprob=-2.0):
@@ -205,3 +175,15 @@ class _NoUI:
 
     def round_summary(self, *a, **k):
         pass
+
+
+def test_coverage_curve_is_the_unbiased_pass_at_k_at_powers_of_two():
+    # p1: 1 of 4 samples verified, p2: none; p3 has too few samples for the curve and is left out.
+    rows = [attempt("p1", "verified" if i == 0 else "rejected") for i in range(4)]
+    rows += [attempt("p2", "rejected") for _ in range(4)] + [attempt("p3", "verified")]
+    curve = coverage_metrics(rows, 4)
+    assert list(curve) == ["coverage_pass@1", "coverage_pass@2", "coverage_pass@4"]
+    assert curve["coverage_pass@1"] == pytest.approx(0.125)  # (1/4 + 0) / 2
+    assert curve["coverage_pass@2"] == pytest.approx(0.25)  # p1: 1 - C(3,2)/C(4,2) = 1/2
+    assert curve["coverage_pass@4"] == pytest.approx(0.5)
+    assert coverage_metrics([attempt("p3", "verified")], 4) == {}
