@@ -1,8 +1,9 @@
 """The curriculum: where each problem sits on the ladder, and frontier sampling over it.
 
-Generated problems record their family and level (`;; family:` and `;; level:` comment lines,
-problems/generate.py); a hand-written problem is its directory's family at level 1. A round's
-train sample budget goes to the frontier of the policy's ability rather than evenly:
+Each prover reports where a generated problem sits (`Prover.rung`: its family and level, read
+from the prover's own metadata); a hand-written problem is its directory's family at level 1.
+The ladder's top is the highest level among the problems. A round's train sample budget goes to
+the frontier of the policy's ability rather than evenly:
 
 1. problems solved sometimes but not always in the last round that tried them;
 2. problems not solved yet, at a level no higher than one above the highest level solved in
@@ -18,55 +19,59 @@ recorded in the store (Store.set_allocation) for the report.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from proofloop.prover import Prover
 from proofloop.select import stable_rank
-
-_FAMILY = re.compile(r"^[ \t]*;+[ \t]*family:[ \t]*(\S+)", re.MULTILINE)
-_LEVEL = re.compile(r"^[ \t]*;+[ \t]*level:[ \t]*([0-9]+)", re.MULTILINE)
+from proofloop.types import Problem, Rung
 
 
 @dataclass(frozen=True)
-class Rung:
-    """A problem's place on the ladder."""
+class Ladder:
+    """Every problem's rung, as its prover reports it; `generated` holds the ids that have one."""
 
-    family: str
-    level: int
+    rungs: Mapping[str, Rung]
+    generated: frozenset[str]
+
+    @classmethod
+    def of(cls, prover: Prover, problems: Iterable[Problem]) -> Ladder:
+        rungs: dict[str, Rung] = {}
+        generated = set()
+        for p in problems:
+            rung = prover.rung(p)
+            if rung is None:
+                rung = Rung(p.id.split("/")[0] if "/" in p.id else "other", 1)
+            else:
+                generated.add(p.id)
+            rungs[p.id] = rung
+        return cls(rungs, frozenset(generated))
+
+    @property
+    def top(self) -> int:
+        """The highest level a generated problem sits on (1 when none is generated)."""
+        return max((self.rungs[pid].level for pid in self.generated), default=1)
+
+    def level(self, pid: str) -> int:
+        return self.rungs[pid].level
 
 
-def rung_of(problem_id: str, text: str) -> Rung:
-    """The family and level a problem's text records; a hand-written one: its directory, level 1."""
-    family, level = _FAMILY.search(text), _LEVEL.search(text)
-    name = family.group(1) if family else (problem_id.split("/")[0] if "/" in problem_id else "other")
-    return Rung(name, int(level.group(1)) if level else 1)
-
-
-def is_generated(problem_id: str, text: str) -> bool:
-    """Whether the problem comes from the generated ladder (it records a level)."""
-    return _LEVEL.search(text) is not None
-
-
-LADDER_TOP = 5  # the highest level problems/generate.py writes
-
-
-def seed_level(cfg, r: int) -> int | None:
+def seed_level(cfg, r: int, top: int) -> int | None:
     """The highest ladder level whose references seed round r (None: every level).
 
     With `select.seed_unlock`, the levels open one step at a time: level 1 in round 0, all
-    of them (up to LADDER_TOP) in the last round, evenly in between; `select.seed_max_level`
-    caps them in any case.
+    of them (up to `top`, the ladder's highest level) in the last round, evenly in between;
+    `select.seed_max_level` caps them in any case.
     """
     cap = cfg.select.seed_max_level
     if cfg.select.seed_unlock:
         rounds = max(1, cfg.loop.rounds)
-        level = 1 + round(min(r, rounds) * (LADDER_TOP - 1) / rounds)
+        level = 1 + round(min(r, rounds) * (top - 1) / rounds)
         return level if cap is None else min(cap, level)
     return cap
 
 
-def up_to_level(problems: Sequence, level: int | None) -> list:
+def up_to_level(problems: Sequence[Problem], ladder: Ladder, level: int | None) -> list[Problem]:
     """The problems whose ladder level is at most `level` (all of them when level is None).
 
     When none is that low (a small seeded subset of the ladder), the lowest level present counts
@@ -74,7 +79,7 @@ def up_to_level(problems: Sequence, level: int | None) -> list:
     """
     if level is None or not problems:
         return list(problems)
-    levels = [rung_of(p.id, p.text).level for p in problems]
+    levels = [ladder.level(p.id) for p in problems]
     top = max(level, min(levels))
     return [p for p, lv in zip(problems, levels) if lv <= top]
 
@@ -177,7 +182,7 @@ def groups(plan: Mapping[str, tuple[int, str]]) -> dict[int, list[str]]:
 def frontier_plan(ctx, r: int) -> list[Allocation]:
     """Round r's frontier plan for a run context (proofloop.loop.RunContext), from its store."""
     s = ctx.cfg.sampling
-    rungs = {pid: rung_of(pid, ctx.problems[pid].text) for pid in ctx.train_ids}
+    rungs = Ladder.of(ctx.prover, (ctx.problems[pid] for pid in ctx.train_ids)).rungs
     outcomes = ctx.store.outcomes(ctx.checker, ctx.checker_version, max_round=r - 1)
     return allocate(
         rungs, outcomes, budget=s.budget, n=s.n, mastered_share=s.mastered_share, seed=ctx.cfg.run.seed, round=r
@@ -185,7 +190,7 @@ def frontier_plan(ctx, r: int) -> list[Allocation]:
 
 
 def ladder_metrics(
-    problems: Mapping[str, object],
+    ladder: Ladder,
     heldout: Sequence[dict],
     baseline: Sequence[dict],
     train_solved: set[str],
@@ -198,39 +203,36 @@ def ladder_metrics(
     generated one (heldout_gen_*, heldout_hand_*, and grammar_* for the round-0 baseline).
     """
 
-    def generated(a: dict) -> bool:
-        return is_generated(a["problem_id"], problems[a["problem_id"]].text)
-
     out: dict[str, float] = {}
     for prefix, attempts in (("heldout", heldout), ("grammar_heldout", baseline)):
         if not attempts:
             continue
-        gen = [a for a in attempts if generated(a)]
-        hand = [a for a in attempts if not generated(a)]
+        gen = [a for a in attempts if a["problem_id"] in ladder.generated]
+        hand = [a for a in attempts if a["problem_id"] not in ladder.generated]
         out.update(pass_metrics(gen, k, f"{prefix}_gen") if gen else {})
         out.update(pass_metrics(hand, k, f"{prefix}_hand") if hand else {})
     solved_heldout = {a["problem_id"] for a in heldout if a["status"] == "verified"}
-    out["heldout_max_level"] = float(max_level(problems, solved_heldout))
-    out["train_max_level"] = float(max_level(problems, train_solved))
-    out.update(level_counts(problems, {a["problem_id"] for a in heldout}, solved_heldout, "heldout"))
-    out.update(level_counts(problems, set(train_solved), set(train_solved), "train"))
+    out["heldout_max_level"] = float(max_level(ladder, solved_heldout))
+    out["train_max_level"] = float(max_level(ladder, train_solved))
+    out.update(level_counts(ladder, {a["problem_id"] for a in heldout}, solved_heldout, "heldout"))
+    out.update(level_counts(ladder, set(train_solved), set(train_solved), "train"))
     return out
 
 
-def level_counts(problems: Mapping[str, object], ids: set[str], solved: set[str], prefix: str) -> dict[str, float]:
+def level_counts(ladder: Ladder, ids: set[str], solved: set[str], prefix: str) -> dict[str, float]:
     """`{prefix}_level{L}_solved` (and, for held-out, `_total`) per ladder level, for the report's heatmap."""
     out: dict[str, float] = {}
     for pid in ids:
-        if not is_generated(pid, problems[pid].text):
+        if pid not in ladder.generated:
             continue
-        level = rung_of(pid, problems[pid].text).level
+        level = ladder.level(pid)
         if prefix == "heldout":
             out[f"{prefix}_level{level}_total"] = out.get(f"{prefix}_level{level}_total", 0.0) + 1
         out[f"{prefix}_level{level}_solved"] = out.get(f"{prefix}_level{level}_solved", 0.0) + (pid in solved)
     return out
 
 
-def max_level(problems: Mapping[str, object], solved: set[str]) -> int:
+def max_level(ladder: Ladder, solved: set[str]) -> int:
     """The highest ladder level among the solved generated problems (0 when none)."""
-    levels = [rung_of(pid, problems[pid].text).level for pid in solved if is_generated(pid, problems[pid].text)]
+    levels = [ladder.level(pid) for pid in solved if pid in ladder.generated]
     return max(levels, default=0)

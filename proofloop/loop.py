@@ -347,10 +347,12 @@ def reference_rows(ctx: RunContext, r: int = 0) -> list[DatasetRow]:
 
     Only problems at the ladder levels that round r has unlocked count (curriculum.seed_level).
     """
-    from proofloop.curriculum import seed_level, up_to_level
+    from proofloop.curriculum import Ladder, seed_level, up_to_level
 
-    chosen = seed_problems([ctx.problems[pid] for pid in ctx.train_ids], ctx.cfg.select.seed_fraction, ctx.cfg.run.seed)
-    chosen = up_to_level(chosen, seed_level(ctx.cfg, r))
+    train = [ctx.problems[pid] for pid in ctx.train_ids]
+    ladder = Ladder.of(ctx.prover, train)
+    chosen = seed_problems(train, ctx.cfg.select.seed_fraction, ctx.cfg.run.seed)
+    chosen = up_to_level(chosen, ladder, seed_level(ctx.cfg, r, ladder.top))
     keyed = [(p.id, p.reference, canonical_hash(ctx.prover, p.reference)) for p in chosen]
     cached = {key: ctx.store.cached_verdict(key[0], key[2], ctx.checker, ctx.checker_version) for key in keyed}
     todo = [key for key in keyed if cached[key] is None]
@@ -460,11 +462,11 @@ def coverage_ids(ctx: RunContext) -> list[str]:
 
 def slice_metrics(ctx: RunContext, r: int, heldout: Sequence[dict]) -> dict[str, float]:
     """pass@k of the generated and the hand-written held-out problems apart, and the highest levels solved."""
-    from proofloop.curriculum import ladder_metrics
+    from proofloop.curriculum import Ladder, ladder_metrics
 
     baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version) if r == 0 else []
     train = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, max_round=r)
-    out = ladder_metrics(ctx.problems, heldout, baseline, train, ctx.k, lambda a, k, p: pass_metrics(a, k, p))
+    out = ladder_metrics(Ladder.of(ctx.prover, ctx.problems.values()), heldout, baseline, train, ctx.k, lambda a, k, p: pass_metrics(a, k, p))
     if ctx.cfg.loop.conjectures:
         from proofloop.conjecture import conjecture_metrics
 

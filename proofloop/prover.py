@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from proofloop.errors import ConfigError, ProofloopError
-from proofloop.types import CheckLimits, Problem, Status, Verdict, sha256
+from proofloop.types import CheckLimits, Problem, Rung, Status, Verdict, sha256
 
 if TYPE_CHECKING:
     from proofloop.generate.base import Generator, SamplingParams
@@ -130,6 +130,18 @@ class Prover:
         equal normal forms are the same problem. Default: the prompt with whitespace collapsed; a
         prover that can rename variables canonically should do so."""
         return " ".join(self.prompt(problem).split())
+
+    def rung(self, problem: Problem) -> Rung | None:
+        """The problem's family and level on a generated ladder, or None for a hand-written problem.
+
+        Default: `problem.meta["family"]` and `problem.meta["level"]`, which a prover's loader
+        fills from its own metadata (Z3: `;; family:` / `;; level:` lines; Lean: `-- family:` /
+        `-- level:` lines). The curriculum, frontier sampling and the level metrics read only this.
+        """
+        level = problem.meta.get("level")
+        if level is None:
+            return None
+        return Rung(str(problem.meta.get("family") or "other"), int(level))
 
     def trivial_candidates(self, problem: Problem) -> list[str]:
         """Candidates that a problem worth posing rejects (a constant, a parameter returned as

@@ -36,6 +36,14 @@ class Problem:
         return sha256(self.text)
 
 
+@dataclass(frozen=True)
+class Rung:
+    """A problem's place on a generated ladder: its family and its level (1 = easiest)."""
+
+    family: str
+    level: int
+
+
 class Status(str, Enum):
     VERIFIED = "verified"
     REJECTED = "rejected"

@@ -4,12 +4,41 @@ from __future__ import annotations
 
 from collections import Counter
 
-from proofloop.curriculum import Rung, allocate, groups, rung_of
+from proofloop.curriculum import Ladder, Rung, allocate, groups
+from proofloop.prover import Prover
+from proofloop.types import Problem
+
+MAX3 = """(set-logic LIA)
+(synth-fun max3 ((x Int) (y Int) (z Int)) Int)
+(declare-var x Int)
+(declare-var y Int)
+(declare-var z Int)
+(constraint (>= (max3 x y z) x))
+(constraint (>= (max3 x y z) y))
+(constraint (>= (max3 x y z) z))
+(constraint (or (= (max3 x y z) x) (= (max3 x y z) y) (= (max3 x y z) z)))
+(check-synth)
+"""
 
 
-def test_rung_of_reads_the_generated_comments_and_defaults_hand_written_problems():
-    assert rung_of("gen/clamp_0001", ";; family: clamp\n;; level: 4\n(set-logic LIA)") == Rung("clamp", 4)
-    assert rung_of("lia/max3", "(set-logic LIA)") == Rung("lia", 1)
+def test_the_z3_prover_reads_the_generated_comments_and_hand_written_problems_sit_on_level_one():
+    from provers.z3 import Z3Prover
+
+    z3 = Z3Prover()
+    gen = z3.from_text(";; family: clamp\n;; level: 4\n" + MAX3, id="gen/clamp_0001")
+    hand = z3.from_text(MAX3, id="lia/max3")
+    assert z3.rung(gen) == Rung("clamp", 4) and z3.rung(hand) is None
+    ladder = Ladder.of(z3, [gen, hand])
+    assert ladder.rungs == {"gen/clamp_0001": Rung("clamp", 4), "lia/max3": Rung("lia", 1)}
+    assert ladder.generated == {"gen/clamp_0001"} and ladder.top == 4
+
+
+def test_the_default_rung_hook_reads_problem_meta_and_the_top_comes_from_the_problems():
+    problems = [Problem(id=f"p{lv}", prover="x", text="", meta={"family": "f", "level": lv}) for lv in (1, 2, 7)]
+    assert Prover().rung(problems[2]) == Rung("f", 7)
+    assert Prover().rung(Problem(id="q", prover="x", text="")) is None
+    assert Ladder.of(Prover(), problems).top == 7
+    assert Ladder.of(Prover(), []).top == 1
 
 
 def ladder() -> dict[str, Rung]:
@@ -67,21 +96,22 @@ def test_seed_levels_unlock_one_step_per_round():
     from proofloop.curriculum import seed_level
 
     cfg = load_config(None, ["select.seed_unlock=true", "loop.rounds=3"])
-    assert [seed_level(cfg, r) for r in range(4)] == [1, 2, 4, 5]
+    assert [seed_level(cfg, r, top=5) for r in range(4)] == [1, 2, 4, 5]
+    assert [seed_level(cfg, r, top=3) for r in range(4)] == [1, 2, 2, 3]
     capped = load_config(None, ["select.seed_unlock=true", "loop.rounds=3", "select.seed_max_level=3"])
-    assert [seed_level(capped, r) for r in range(4)] == [1, 2, 3, 3]
-    assert seed_level(load_config(None, ["select.seed_unlock=false"]), 2) is None
-    assert seed_level(load_config(None, ["select.seed_unlock=false", "select.seed_max_level=2"]), 0) == 2
+    assert [seed_level(capped, r, top=5) for r in range(4)] == [1, 2, 3, 3]
+    assert seed_level(load_config(None, ["select.seed_unlock=false"]), 2, top=5) is None
+    assert seed_level(load_config(None, ["select.seed_unlock=false", "select.seed_max_level=2"]), 0, top=5) == 2
 
 
 def test_up_to_level_falls_back_to_the_lowest_level_present():
     from proofloop.curriculum import up_to_level
-    from proofloop.types import Problem
 
     def problem(pid, level):
-        return Problem(id=pid, prover="z3", text=f";; family: f\n;; level: {level}\n")
+        return Problem(id=pid, prover="z3", text="", meta={"family": "f", "level": level})
 
     some = [problem("a", 3), problem("b", 4), problem("c", 3)]
-    assert [p.id for p in up_to_level(some, 1)] == ["a", "c"]
-    assert [p.id for p in up_to_level(some, 4)] == ["a", "b", "c"]
-    assert up_to_level(some, None) == some and up_to_level([], 1) == []
+    ladder = Ladder.of(Prover(), some)
+    assert [p.id for p in up_to_level(some, ladder, 1)] == ["a", "c"]
+    assert [p.id for p in up_to_level(some, ladder, 4)] == ["a", "b", "c"]
+    assert up_to_level(some, ladder, None) == some and up_to_level([], ladder, 1) == []

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import proofloop.prover
 from proofloop.cli import app
-from proofloop.errors import ConfigError, ToolchainMissing
+from proofloop.errors import ConfigError, ProblemFormatError, ToolchainMissing
 from proofloop.rules import rules_version
 from proofloop.types import CheckLimits, Status
 from provers.lean.leandojo import theorems_to_problems
@@ -237,6 +237,41 @@ def test_prompt_extract_canonical():
     completion = prover.target(prompt, "by\n  norm_num")
     assert completion == " by\n  norm_num\n```"
     assert prover.extract(completion + "\nmore text", prompt) == "by\n  norm_num"
+
+
+LADDER_FILE = """-- family: refl
+-- level: 2
+-- split: heldout
+-- reference: Eq.refl a
+prelude
+inductive Eq {α : Sort u} : α → α → Prop
+  | refl (a : α) : Eq a a
+theorem refl_0001 (α : Sort u) (a : α) : Eq a a := sorry
+"""
+
+
+def test_lean_files_carry_family_level_split_and_a_reference_the_model_never_sees(tmp_path):
+    from proofloop.audit import audit
+    from proofloop.types import Rung
+
+    (tmp_path / "a.lean").write_text(LADDER_FILE)
+    # The same theorem under another name, laid out otherwise, with a comment: the audit's overlap.
+    (tmp_path / "b.lean").write_text(
+        LADDER_FILE.replace("-- split: heldout\n-- reference: Eq.refl a\n", "").replace("refl_0001", "refl_0002")
+        .replace("(a : α) : Eq a a", "(a : α) : /- same -/\n    Eq a a")
+    )
+    prover = LeanProver(LeanConfig())
+    held, train = prover.load(tmp_path)
+    assert (held.id, held.split, held.reference, prover.rung(held)) == ("refl_0001", "heldout", "Eq.refl a", Rung("refl", 2))
+    assert (train.split, train.reference, prover.rung(train)) == ("train", None, Rung("refl", 2))
+    assert "reference" not in held.text and "Eq.refl a" not in prover.prompt(held)
+    assert prover.prompt(held).startswith("Complete the following Lean 4 code:\n\n```lean4\nprelude\n")
+    assert prover.rung(prover.from_text(held.text, id="x")) == Rung("refl", 2)  # the text keeps its rung
+    assert prover.rung(prover.from_text(PROBLEM, id="t")) is None
+    assert audit(prover, [held, train]).overlaps == (("refl_0001", "refl_0002"),)
+    (tmp_path / "a.lean").write_text(LADDER_FILE.replace("split: heldout", "split: test"))
+    with pytest.raises(ProblemFormatError, match="split"):
+        prover.load(tmp_path)
 
 
 # -- LeanDojo import, over TEST DOUBLES of lean-dojo's traced objects --------------------------

@@ -1,5 +1,19 @@
 """LeanProver: Lean 4 theorems checked in a warm pool of leanprover-community REPLs, or one
-`lean --json` process per candidate (the whole-file mode)."""
+`lean --json` process per candidate (the whole-file mode).
+
+A `.lean` problem file may carry line comments that the format itself has no place for:
+
+    -- family: induction
+    -- level: 3
+    -- split: heldout
+    -- reference: N.rec (Eq.refl N.z) (fun n ih => congrArg N.s ih) n
+
+`-- family:` / `-- level:` place a generated problem on its ladder (Prover.rung); `-- split:` is
+`train` (the default) or `heldout`; `-- reference:` lines (one or more, joined by newlines) hold
+a reference proof of the file's one theorem. The reference lines are taken out of the problem's
+text when it is loaded: a model never sees them. JSONL rows give the same as fields (`split`,
+`reference`, `meta: {"family": ..., "level": ...}`).
+"""
 
 from __future__ import annotations
 
@@ -17,11 +31,11 @@ from proofloop.errors import ProblemFormatError, ToolchainMissing
 from proofloop.problemfile import load_jsonl
 from proofloop.prover import Prover, SearchResult
 from proofloop.rules import rules_version
-from proofloop.types import CheckLimits, Problem, Status, Verdict
+from proofloop.types import CheckLimits, Problem, Split, Status, Verdict, sha256
 from provers.lean.checker import Outcome, check_proof, replay_with_lean4checker
 from provers.lean.filecheck import FilePool, check_file
 from provers.lean.guards import check_candidate
-from provers.lean.lexer import LexError, tokenize
+from provers.lean.lexer import LexError, normalize, tokenize
 from provers.lean.pool import HeaderError, Launcher, ReplPool
 from provers.lean.source import LeanTask, SourceError, parse_problem_file, parse_problem_text, required_modules
 from provers.lean.toolchain import LeanConfig, Toolchain, discover
@@ -31,6 +45,8 @@ log = logging.getLogger(__name__)
 Runner = Callable[[LeanTask, str], Outcome]
 PROMPT = "Complete the following Lean 4 code:\n\n```lean4\n"
 _FENCED = re.compile(r"^\s*```[\w-]*[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.S)
+_FIELD = re.compile(r"^[ \t]*--[ \t]*(family|level|split):[ \t]*(\S*)[ \t]*$", re.MULTILINE)
+_REFERENCE = re.compile(r"^[ \t]*--[ \t]*reference:[ \t]?(.*?)[ \t]*(?:\n|\Z)", re.MULTILINE)
 
 
 class LeanProver(Prover):
@@ -185,12 +201,20 @@ class LeanProver(Prover):
     def _load_lean(self, path: Path) -> list[Problem]:
         try:
             text = path.read_text(encoding="utf-8")
-            tasks = parse_problem_file(text, stem=_identifier(path.stem))
         except (OSError, UnicodeDecodeError) as e:
             raise ProblemFormatError(path, None, f"cannot read: {e}") from None
+        references = [m.group(1) for m in _REFERENCE.finditer(text)]
+        split = _fields(text).get("split", Split.TRAIN.value)
+        if split not in {s.value for s in Split}:
+            raise ProblemFormatError(path, None, f"-- split: must be train or heldout, not {split!r}")
+        try:
+            tasks = parse_problem_file(_REFERENCE.sub("", text), stem=_identifier(path.stem))
         except SourceError as e:
-            raise ProblemFormatError(path, e.line, str(e)) from None
-        return [self._problem(t, id=t.name, source=str(path)) for t in tasks]
+            raise ProblemFormatError(path, _line_with(e.line, text), str(e)) from None
+        if references and len(tasks) > 1:
+            raise ProblemFormatError(path, None, "-- reference: lines need a file with one theorem")
+        reference = "\n".join(references) if references else None
+        return [self._problem(t, id=t.name, source=str(path), split=split, reference=reference) for t in tasks]
 
     def from_text(
         self, text: str, *, id: str, source: str = "", split: str = "train", reference: str | None = None
@@ -206,6 +230,9 @@ class LeanProver(Prover):
         self, task: LeanTask, *, id: str, source: str, split: str = "train", reference: str | None = None
     ) -> Problem:
         meta = {"header": task.header, "statement": task.statement, "theorem": task.name, "full_name": task.full_name}
+        fields = _fields(task.header)
+        if fields.get("level", "").isdigit():
+            meta.update(family=fields.get("family") or None, level=int(fields["level"]))
         return Problem(
             id=id,
             prover=self.name,
@@ -251,8 +278,25 @@ class LeanProver(Prover):
     # -- models ---------------------------------------------------------------------------
 
     def prompt(self, problem: Problem) -> str:
-        """The problem's code in an open lean4 block: the model continues after the `:=`."""
-        return PROMPT + problem.text
+        """The problem's code in an open lean4 block: the model continues after the `:=`.
+
+        The `-- family:` / `-- level:` / `-- split:` lines are the curriculum's, not the model's."""
+        return PROMPT + _FIELD.sub("", problem.text).lstrip("\n")
+
+    def normal_form(self, problem: Problem) -> str:
+        """The statement without comments, its theorem's name made `_`, then a hash of the header
+        without comments: the same theorem under another name, or laid out otherwise, is the same
+        problem. The header enters as one token so that problems sharing a long header (a prelude
+        ladder) are near-duplicates only when their statements are."""
+        task = self.task(problem)
+        try:
+            words = normalize(task.statement, braces="plain").split(" ")
+            header = normalize(task.header, braces="plain")
+        except LexError:
+            return " ".join(problem.text.split())
+        if len(words) > 1 and words[1] == task.name:
+            words[1] = "_"
+        return " ".join(words) + " in " + sha256(header)[:16]
 
     def extract(self, completion: str, prompt: str = "") -> str:
         """The proof in a completion: up to the closing fence, or the body of a fenced block."""
@@ -368,6 +412,25 @@ class LeanProver(Prover):
             message=outcome.message,
             counterexample=outcome.evidence if outcome.status is Status.REJECTED else None,
         )
+
+
+def _line_with(line: int | None, text: str) -> int | None:
+    """The line of `text` that is `line` of `text` without its `-- reference:` lines."""
+    if line is None:
+        return None
+    removed = sorted(text.count("\n", 0, m.start()) + 1 for m in _REFERENCE.finditer(text))
+    for r in removed:
+        if r <= line:
+            line += 1
+    return line
+
+
+def _fields(text: str) -> dict[str, str]:
+    """The `-- family:`, `-- level:` and `-- split:` comment lines of a problem (the first of each)."""
+    out: dict[str, str] = {}
+    for m in _FIELD.finditer(text):
+        out.setdefault(m.group(1), m.group(2))
+    return out
 
 
 def _identifier(stem: str) -> str:

@@ -1,14 +1,15 @@
 """The Z3 prover: SyGuS-IF problems (function synthesis and loop invariants) checked by Z3.
 
-Problem files are SyGuS-IF (`.sl`, see sygus.py for the supported forms). Two comment
-conventions carry what the format itself cannot:
+Problem files are SyGuS-IF (`.sl`, see sygus.py for the supported forms). Comment lines carry
+what the format itself cannot:
 
     ;; reference: (define-fun max2 ((x Int) (y Int)) Int (ite (>= x y) x y))
     ;; split: heldout
 
+`;; family:` and `;; level:` lines place a generated problem on its ladder (Prover.rung).
 `;; reference:` lines hold a reference solution, one define-fun per line (several lines for
 multi-function problems or helpers, joined in order); `;; split:` is `train` (the default) or
-`heldout`. Both are comments, so the file stays valid SyGuS-IF, and `prompt` strips them.
+`heldout`. All are comments, so the file stays valid SyGuS-IF, and `prompt` strips them.
 
 A directory loads every `.sl` file under it, sorted; a problem's id is the file stem, or the
 path relative to the directory without the `.sl` suffix.
@@ -32,6 +33,8 @@ from provers.z3.sygus import SygusProblem, parse_problem
 
 _REFERENCE = re.compile(r"^[ \t]*;+[ \t]*reference:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 _SPLIT = re.compile(r"^[ \t]*;+[ \t]*split:[ \t]*(\S*)", re.MULTILINE)
+_FAMILY = re.compile(r"^[ \t]*;+[ \t]*family:[ \t]*(\S+)", re.MULTILINE)
+_LEVEL = re.compile(r"^[ \t]*;+[ \t]*level:[ \t]*([0-9]+)", re.MULTILINE)
 SPLITS = {s.value for s in Split}
 
 
@@ -50,6 +53,16 @@ def split_of(text: str, path: str | Path | None = None) -> str:
         line = text.count("\n", 0, m.start()) + 1
         raise ProblemFormatError(path, line, f"split must be one of {', '.join(sorted(SPLITS))}, not {m.group(1)!r}")
     return m.group(1)
+
+
+def rung_meta(text: str) -> dict[str, object]:
+    """`family` and `level` from `;; family:` / `;; level:` lines (problems/generate.py writes them);
+    nothing for a hand-written problem, which records no level."""
+    level = _LEVEL.search(text)
+    if level is None:
+        return {}
+    family = _FAMILY.search(text)
+    return {"family": family.group(1) if family else None, "level": int(level.group(1))}
 
 
 class Z3Prover(Prover):
@@ -110,7 +123,10 @@ class Z3Prover(Prover):
             source=source,
             split=split,
             reference=reference,
-            meta={"logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs]},
+            meta={
+                "logic": data.logic, "kind": data.kind, "functions": [f.name for f in data.synth_funs],
+                **rung_meta(text),
+            },
             data=data,
         )
         from provers.z3.checker import compiled_for
