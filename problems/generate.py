@@ -486,16 +486,23 @@ def render(spec: Spec, split: str, seed: int) -> str:
 
 def write(out_dir: Path, problems: list[tuple[str, Spec, str]], seed: int) -> None:
     """Write the files, first removing earlier generated files (and only those)."""
+    replace_generated(out_dir, MARKER, {f"{stem}.sl": render(spec, split, seed) for stem, spec, split in problems})
+
+
+def replace_generated(out_dir: Path, marker: str, files: dict[str, str]) -> None:
+    """Write `files` (name -> text) into `out_dir`, first removing the files of the same suffixes
+    that a generator wrote before (their first line starts with `marker`), and refusing others."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    old_files = sorted(out_dir.glob("*.sl"))
+    suffixes = {Path(name).suffix for name in files}
+    old_files = sorted(p for p in out_dir.iterdir() if p.suffix in suffixes)
     for old in old_files:  # check them all before deleting any
         with old.open(encoding="utf-8", errors="replace") as handle:
-            if not handle.readline().startswith(MARKER):
+            if not handle.readline().startswith(marker):
                 raise SystemExit(f"error: {old}: not written by this script; refusing to mix it with generated files")
     for old in old_files:
         old.unlink()
-    for stem, spec, split in problems:
-        (out_dir / f"{stem}.sl").write_text(render(spec, split, seed), encoding="utf-8")
+    for name, text in files.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
