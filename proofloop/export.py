@@ -57,6 +57,11 @@ COLUMNS: dict[str, str] = {
     "attempt_id": "int64",
     "dataset_id": "int64",
     "run_id": "string",
+    # The parts of a proof problem, where the prover has them (Lean: the header, the statement up
+    # to `:=`, the proof the checker elaborated after it); null otherwise.
+    "header": "string",
+    "statement": "string",
+    "proof": "string",
 }
 
 SPLIT_NAMES = ("train", "test")
@@ -119,6 +124,8 @@ def _row(r: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     if sha256(r["text"]) != r["text_hash"]:
         # The row's problem text must be exactly what was checked; a mismatch means a damaged store.
         raise ProofloopError(f"problem {r['problem_id']!r}: stored text does not match its hash; the store is damaged")
+    prover = get_prover(r["prover"])
+    parts = prover.parts(prover.from_text(r["text"], id=r["problem_id"]), r["candidate"])
     return {
         "problem_id": r["problem_id"],
         "problem": r["text"],
@@ -140,6 +147,7 @@ def _row(r: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         "attempt_id": r["attempt_id"],
         "dataset_id": r["dataset_id"],
         "run_id": run_id,
+        **{key: parts.get(key) for key in ("header", "statement", "proof")},
     }
 
 

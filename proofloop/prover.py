@@ -143,6 +143,11 @@ class Prover:
             return None
         return Rung(str(problem.meta.get("family") or "other"), int(level))
 
+    def parts(self, problem: Problem, candidate: str) -> dict[str, str]:
+        """`header`, `statement` and `proof` of a checked candidate, for exports: a prover whose
+        problems are a header and a statement to prove fills them. Default: none."""
+        return {}
+
     def trivial_candidates(self, problem: Problem) -> list[str]:
         """Candidates that a problem worth posing rejects (a constant, a parameter returned as
         it is); a derived problem that one of them solves is dropped. Default: none known."""

@@ -323,6 +323,13 @@ class LeanProver(Prover):
             text = text[tokens[0].end :].strip()
         return text
 
+    def parts(self, problem: Problem, candidate: str) -> dict[str, str]:
+        """The header, the statement (to its `:=`) and the proof Lean elaborates after it."""
+        task = self.task(problem)
+        guard = check_candidate(candidate, task)
+        proof = guard.proof if guard.ok else self.canonical(candidate)
+        return {"header": task.header, "statement": task.statement, "proof": proof}
+
     # -- checking -------------------------------------------------------------------------
 
     def check(
