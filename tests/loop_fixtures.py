@@ -106,8 +106,9 @@ def assert_store_invariants(run_dir: Path, *, n: int, eval_n: int, k: int, round
                      "GROUP BY problem_id", r)
         assert coverage and all(pid in heldout for pid, _ in coverage)  # the curve samples held-out problems only
         metrics = dict(q("SELECT key, value FROM metrics WHERE round = ?", r))
-        curve = [metrics[f"coverage_pass@{k_}"] for k_ in (1, 2, 4, 8) if f"coverage_pass@{k_}" in metrics]
-        assert len(curve) == 4 and curve == sorted(curve), (r, curve)  # pass@k never falls as k grows
+        curve = [v for _, v in sorted((int(key.rsplit("@", 1)[1]), v) for key, v in metrics.items()
+                                     if key.startswith("coverage_pass@"))]
+        assert len(curve) >= 2 and curve == sorted(curve), (r, curve)  # pass@k never falls as k grows
         assert {key for key in metrics if key.startswith("guard_")} == {"guard_forgetting", "guard_heldout_drop", "guard_collapse"}
         missing = [key for key in ROUND_METRICS + (f"heldout_pass@{k}",) if key not in metrics]
         assert not missing, (r, missing)
