@@ -13,7 +13,7 @@ import logging
 import random
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +149,8 @@ class SearchResult:
     nodes: int
     seconds: float
     reason: str = ""
+    # What the search tried, by name (terms enumerated, points, counterexamples, ...).
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 _cache: dict[str, Prover] = {}

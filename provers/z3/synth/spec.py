@@ -1,0 +1,215 @@
+"""The specification as the search sees it: constraints with helpers inlined, call sites, points.
+
+A *point* is an assignment of the problem's declared variables (a counterexample). A *call
+site* is a distinct argument list a synthesised function is applied to in the constraints; a
+problem is *single-invocation* when every function has one site whose arguments mention no
+synthesised function, so the constraints at a point only ever ask each function for one
+output: the point-wise specs that divide and conquer (EUSolver) needs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from provers.z3.synth.values import INT_DTYPE, Unsupported, constant, evaluate
+from provers.z3.terms import BOOL, CALL, INT, VAR, Term, instantiate, postorder, substitute, term_text
+
+Point = dict[str, int | bool]
+# Probe inputs added to the points of a function that is not single-invocation, so that two
+# terms that agree on the few call sites seen so far are not merged too eagerly.
+PROBES = 8
+
+
+@dataclass
+class Site:
+    """One argument list a synthesised function is called with; `plain` when the arguments
+    mention no synthesised function (their values are known at a point without a candidate)."""
+
+    fun: str
+    args: tuple[Term, ...]
+    plain: bool
+
+
+class Spec:
+    """Constraints and assumptions of a function-synthesis problem, helpers inlined."""
+
+    def __init__(self, compiled):
+        problem = compiled.problem
+        self.problem = problem
+        self.funs = {f.name: f for f in problem.synth_funs}
+        for f in problem.synth_funs:
+            if any(s not in (INT, BOOL) for s in (*f.param_sorts, f.sort)):
+                raise Unsupported(f"sort of {f.name}")
+        if any(s not in (INT, BOOL) for _, s in problem.variables):
+            raise Unsupported("variable sort")
+        self._helpers: dict[str, Term] = {}
+        self._compiled = compiled
+        constraints, assumptions = compiled.problem_terms()
+        self.constraints = [self._inline(t) for t in constraints]
+        self.assumptions = [self._inline(t) for t in assumptions]
+        self.variables = list(problem.variables)
+        self.sites: dict[str, list[Site]] = {name: [] for name in self.funs}
+        self.site_of: dict[int, int] = {}  # id(call node) -> index in self.sites[fun]
+        self.mentions: list[set[str]] = []  # per constraint: the functions it calls
+        for c in self.constraints:
+            self.mentions.append(self._collect_sites(c))
+        self.single_invocation = all(
+            len(sites) == 1 and sites[0].plain for sites in self.sites.values()
+        )
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def helper_body(self, name: str) -> Term:
+        """The body of helper `name` with every helper it calls inlined (parameters as VAR i)."""
+        if name not in self._helpers:
+            self._helpers[name] = self._inline(self._compiled.helper_term(name))
+        return self._helpers[name]
+
+    def _inline(self, term: Term) -> Term:
+        funs = self.funs
+
+        def mapping(node: Term, args: tuple[Term, ...]) -> Term | None:
+            if node.kind == CALL and node.op not in funs:
+                return instantiate(self.helper_body(node.op), args)
+            return None
+
+        return substitute(term, mapping)
+
+    def _collect_sites(self, root: Term) -> set[str]:
+        mentioned: set[str] = set()
+        keys: dict[tuple[str, str], int] = {}
+        for fun, sites in self.sites.items():
+            for i, s in enumerate(sites):
+                keys[(fun, " ".join(term_text(a, limit=None) for a in s.args))] = i
+        for node in postorder(root):
+            if node.kind != CALL or node.op not in self.funs:
+                continue
+            mentioned.add(node.op)
+            key = (node.op, " ".join(term_text(a, limit=None) for a in node.args))
+            if key not in keys:
+                plain = not any(n.kind == CALL and n.op in self.funs for a in node.args for n in postorder(a))
+                keys[key] = len(self.sites[node.op])
+                self.sites[node.op].append(Site(node.op, node.args, plain))
+            self.site_of[id(node)] = keys[key]
+        return mentioned
+
+    def random_point(self, rng: random.Random, spread: int = 8) -> Point:
+        return {
+            name: (rng.random() < 0.5) if sort == BOOL else rng.randint(-spread, spread)
+            for name, sort in self.variables
+        }
+
+
+class PointSet:
+    """The current points with the static part of the spec evaluated on them.
+
+    `inputs[f]` holds the argument vectors function f sees: every plain site at every point
+    (site by site), plus random probes for a function that is not single-invocation.
+    """
+
+    def __init__(self, spec: Spec, points: list[Point], rng: random.Random | None = None):
+        self.spec = spec
+        self.points = points
+        self.n = len(points)
+        self.env = {
+            name: np.array([p[name] for p in points], dtype=bool if sort == BOOL else INT_DTYPE)
+            for name, sort in spec.variables
+        }
+        self.static: dict[int, np.ndarray] = {}
+        self.inputs: dict[str, list[np.ndarray]] = {}
+        self.site_slices: dict[str, dict[int, slice]] = {}
+        rng = rng or random.Random(0)
+        for name, f in spec.funs.items():
+            columns: list[list[np.ndarray]] = [[] for _ in f.params]
+            slices: dict[int, slice] = {}
+            at = 0
+            for i, site in enumerate(spec.sites[name]):
+                if not site.plain:
+                    continue
+                for j, arg in enumerate(site.args):
+                    columns[j].append(self._static(arg))
+                slices[i] = slice(at, at + self.n)
+                at += self.n
+            if not spec.single_invocation:
+                for j, (_, sort) in enumerate(f.params):
+                    if sort == BOOL:
+                        columns[j].append(np.array([rng.random() < 0.5 for _ in range(PROBES)], dtype=bool))
+                    else:
+                        columns[j].append(np.array([rng.randint(-20, 20) for _ in range(PROBES)], dtype=INT_DTYPE))
+            self.inputs[name] = [
+                np.concatenate(c) if c else np.zeros(0, dtype=bool if s == BOOL else INT_DTYPE)
+                for c, (_, s) in zip(columns, f.params)
+            ]
+            self.site_slices[name] = slices
+
+    def width(self, fun: str) -> int:
+        inputs = self.inputs[fun]
+        return len(inputs[0]) if inputs else max(self.n, 1)
+
+    def _leaf(self, node: Term) -> np.ndarray:
+        return self.env[node.op]
+
+    def _static(self, term: Term) -> np.ndarray:
+        def no_call(node, args):
+            raise Unsupported("call in a static term")
+
+        return evaluate(term, self.n, self._leaf, no_call, self.static)
+
+    def holds(self, bodies: dict[str, "Candidate"], constraints: list[int] | None = None) -> np.ndarray:
+        """Per point: do the constraints (all, or those listed) hold when each function is its candidate?"""
+        memo = dict(self.static)
+        spec = self.spec
+
+        def call(node: Term, args: list[np.ndarray]) -> np.ndarray:
+            cand = bodies[node.op]
+            site = spec.site_of.get(id(node))
+            sl = self.site_slices[node.op].get(site) if site is not None else None
+            if sl is not None and cand.vec is not None:
+                return cand.vec[sl]
+            return run(cand.term, args, len(args[0]) if args else self.n, spec)
+
+        out = np.ones(self.n, dtype=bool)
+        for i in range(len(spec.constraints)) if constraints is None else constraints:
+            out &= evaluate(spec.constraints[i], self.n, self._leaf, call, memo)
+        return out | ~self.assumed
+
+    @property
+    def assumed(self) -> np.ndarray:
+        """Per point: do the assumptions hold (points outside them satisfy the spec vacuously)?"""
+        if not hasattr(self, "_assumed"):
+            mask = np.ones(self.n, dtype=bool)
+            for a in self.spec.assumptions:
+                mask &= self._static(a)
+            self._assumed = mask
+        return self._assumed
+
+
+@dataclass
+class Candidate:
+    """A body for one function: its term and (when known) its vector on the function's inputs."""
+
+    term: Term
+    vec: np.ndarray | None = None
+
+
+def run(body: Term, args: list[np.ndarray], n: int, spec: Spec) -> np.ndarray:
+    """A candidate body evaluated on argument vectors (helper calls in grammars are inlined)."""
+
+    def leaf(node: Term) -> np.ndarray:
+        if node.value is None:
+            raise Unsupported("declared variable in a body")
+        return args[node.value]
+
+    def call(node: Term, vals: list[np.ndarray]) -> np.ndarray:
+        if node.op in spec.funs:
+            raise Unsupported("recursive call")
+        return run(spec.helper_body(node.op), vals, n, spec)
+
+    out = evaluate(body, n, leaf, call)
+    if out.shape[0] != n:  # a constant body
+        out = np.broadcast_to(out[:1], (n,)).copy() if out.shape[0] else constant(0, body.sort, n)
+    return out
