@@ -60,13 +60,16 @@ def synthesize(
     prover = Z3Prover()
     found: list[tuple[str, Verdict]] = []
 
-    def accept(bodies: dict[str, Term]) -> bool:
+    def check(bodies: dict[str, Term]) -> Verdict:
+        """The prover's own checker on the candidate's text: every answer counts only through it."""
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise OutOfTime()
         text = candidate_text(compiled.problem, bodies)
-        remaining = max(0.5, deadline - time.perf_counter())
         verdict = prover.check(problem, text, CheckLimits(min(limits.timeout_s, remaining), limits.memory_mb))
         if verdict.verified:
             found.append((text, verdict))
-        return verdict.verified
+        return verdict
 
     def result(status: Status, reason: str = "") -> SearchResult:
         text, verdict = found[-1] if found else (None, None)
@@ -81,9 +84,9 @@ def synthesize(
         if compiled.problem.invariants:
             from provers.z3.synth.invariant import InvariantSearch
 
-            search = InvariantSearch(compiled, deadline, accept, stats=stats, seed=seed)
+            search = InvariantSearch(compiled, deadline, check, stats=stats, seed=seed)
         else:
-            search = Search(compiled, problem.id, guide, deadline, accept, max_cells, seed, stats)
+            search = Search(compiled, problem.id, guide, deadline, check, max_cells, seed, stats)
         bodies = search.run()
     except OutOfTime:
         return result(Status.UNKNOWN, "timeout")

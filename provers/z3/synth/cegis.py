@@ -20,11 +20,22 @@ import numpy as np
 from provers.z3.synth.cost import Context, Guide
 from provers.z3.synth.enumerate import Enumerator, OutOfTime
 from provers.z3.synth.grammars import rules_for, shape
-from provers.z3.synth.oracle import FunOracle
-from provers.z3.synth.spec import Candidate, PointSet, Spec, run
-from provers.z3.synth.unify import learn, to_term
+from proofloop.types import Status
+from provers.z3.synth.oracle import Unknown, counterexample_point
+from provers.z3.synth.simplify import simplify
+from provers.z3.synth.spec import Candidate, PointSet, Spec, precondition_maker, run
+from provers.z3.synth.unify import leaves, learn, to_term
 from provers.z3.constants import problem_constants
-from provers.z3.terms import Term
+from provers.z3.terms import APP, Term
+
+
+RANDOM_POINTS = 64
+JITTER = 3
+JITTERED = 3
+# Levels of predicates tried on the terms that first cover the points before terms grow again.
+TERM_PAUSE = 2
+# A decision tree with at most this many leaves is tried before the chain of preconditions.
+SMALL_TREE = 6
 
 
 @dataclass
@@ -51,7 +62,7 @@ class Search:
     problem_id: str
     guide: Guide
     deadline: float
-    accept: object  # callable(bodies) -> bool: the real checker's verdict
+    check: object  # callable(bodies) -> Verdict: the prover's checker on the candidate's text
     max_cells: int = 50_000_000
     seed: int = 0
     stats: Stats = field(default_factory=Stats)
@@ -59,7 +70,6 @@ class Search:
     def __post_init__(self) -> None:
         problem = self.compiled.problem
         self.spec = Spec(self.compiled)
-        self.oracle = FunOracle(self.compiled)
         self.rng = random.Random(self.seed)
         self.constants = problem_constants(problem)
         self.rules = {f.name: rules_for(problem, f, self.constants["Int"]) for f in problem.synth_funs}
@@ -69,31 +79,52 @@ class Search:
             len(problem.synth_funs) == 1 and self.spec.single_invocation and self.shapes[only].ite is not None
         )
         self.stats.strategy = "divide-and-conquer" if self.divide else "enumeration"
-        self.points = [self.spec.random_point(self.rng)]
+        # Random points besides the counterexamples (point-wise specs only: there any point is a
+        # sample of the spec): Z3's counterexamples are small and full of ties, on which a
+        # comparison with a constant separates as well as the right one.
+        self.random_points = RANDOM_POINTS if self.spec.single_invocation else 0
+        self.precondition = precondition_maker(self.spec, only) if self.divide and self.rules[only] is not None and problem.synth_funs[0].grammar is None else None
+        self.points = [self.spec.random_point(self.rng, 40) for _ in range(1 + self.random_points)]
         self.blocked: set[str] = set()
+        self.stats.points = len(self.points)
 
     def run(self) -> dict[str, Term] | None:
         while time.perf_counter() < self.deadline:
-            bodies = self.propose()
-            if bodies is None:
+            proposals = self.propose()
+            if proposals is None:
                 return None
-            self.stats.candidates += 1
-            point = self.oracle.counterexample(bodies, max(0.05, self.deadline - time.perf_counter()))
-            if point is None:
-                if self.accept(bodies):
+            for bodies in proposals:
+                if self._verify(bodies):
                     return bodies
-                self.stats.rejected_by_checker += 1
-                self.blocked.add(_key(bodies))
-                continue
-            if point in self.points:
-                # The vectors judged a candidate right where Z3 finds it wrong (int64 overflow):
-                # never propose it again.
-                self.blocked.add(_key(bodies))
-            else:
-                self.points.append(point)
-                self.stats.counterexamples += 1
-                self.stats.points = len(self.points)
         raise OutOfTime()
+
+    def _verify(self, bodies: dict[str, Term]) -> bool:
+        """Ask the checker; a counterexample becomes a point (and a few jittered copies of it)."""
+        self.stats.candidates += 1
+        verdict = self.check(bodies)
+        if verdict.verified:
+            return True
+        point = counterexample_point(verdict, self.spec)
+        if point is None:
+            if verdict.status is Status.UNKNOWN:
+                raise Unknown(verdict.message or verdict.reason)
+            self.stats.rejected_by_checker += 1
+            self.blocked.add(_key(bodies))
+            return False
+        if point in self.points:
+            # The vectors judged a candidate right where Z3 finds it wrong (int64 overflow):
+            # never propose it again.
+            self.blocked.add(_key(bodies))
+        else:
+            self.points.append(point)
+            if self.random_points:
+                self.points.extend(self._jitter(point) for _ in range(JITTERED))
+            self.stats.counterexamples += 1
+        self.stats.points = len(self.points)
+        return False
+
+    def _jitter(self, point):
+        return {k: v if isinstance(v, bool) else v + self.rng.randint(-JITTER, JITTER) for k, v in point.items()}
 
     def _enumerator(self, name: str, ps: PointSet, exclude=frozenset()) -> Enumerator:
         f = self.spec.funs[name]
@@ -104,7 +135,8 @@ class Search:
             call=lambda op, args, w: run(self.spec.helper_body(op), args, w, self.spec),
         )
 
-    def propose(self) -> dict[str, Term] | None:
+    def propose(self) -> list[dict[str, Term]] | None:
+        """Candidates that fit every point, to be tried in order; None when the search is exhausted."""
         ps = PointSet(self.spec, self.points, random.Random(self.seed + len(self.points)))
         if self.divide:
             return self._divide_and_conquer(ps)
@@ -117,46 +149,87 @@ class Search:
 
     # -- divide and conquer --------------------------------------------------------------------
 
-    def _divide_and_conquer(self, ps: PointSet) -> dict[str, Term] | None:
+    def _divide_and_conquer(self, ps: PointSet) -> list[dict[str, Term]] | None:
         name = next(iter(self.spec.funs))
         rules, sh = self.rules[name], self.shapes[name]
         enum = self._enumerator(name, ps, frozenset({(rules.start, sh.ite)}))
         terms: list[Term] = []
+        levels: list[int] = []
         covers: list[np.ndarray] = []
         union = np.zeros(ps.n, dtype=bool)
-        tried_preds = -1
+        covered_at = None  # the level at which the terms first covered every point
+        tried = (-1, -1)
         try:
             while time.perf_counter() < self.deadline:
                 new = enum.grow()
-                for t, row in new.get(rules.start, []):
-                    cover = ps.holds({name: Candidate(t, row)})
-                    if cover.all():
-                        if _key({name: t}) not in self.blocked:
-                            return {name: t}
-                        continue
-                    if not cover.any():
-                        continue
-                    if covers and np.any(np.all(np.stack(covers) >= cover, axis=1)):
-                        continue
-                    terms.append(t)
-                    covers.append(cover)
-                    union |= cover
+                # EUSolver stops adding terms once they cover the points; here a few more
+                # levels of predicates are tried first, then terms grow again.
+                if covered_at is None or enum.level > covered_at + TERM_PAUSE:
+                    for t, row in new.get(rules.start, []):
+                        cover = ps.holds({name: Candidate(t, row)})
+                        if cover.all():
+                            if _key({name: t}) not in self.blocked:
+                                return [{name: t}]
+                            continue
+                        if not cover.any() or (covers and np.any(np.all(np.stack(covers) >= cover, axis=1))):
+                            continue
+                        terms.append(t)
+                        levels.append(enum.level)
+                        covers.append(cover)
+                        union |= cover
                 if not union.all():
                     continue
+                covered_at = covered_at or enum.level
                 preds = enum.terms(sh.condition)
-                if not preds or len(preds) == tried_preds:
+                if (len(terms), len(preds)) == tried:
                     continue
-                tried_preds = len(preds)
-                tree = learn(np.stack(covers), terms, np.stack([r for _, r, _ in preds]), [t for t, _, _ in preds])
-                if tree is not None:
-                    bodies = {name: to_term(tree)}
-                    if _key(bodies) not in self.blocked:
-                        return bodies
+                tried = (len(terms), len(preds))
+                proposals = self._unify(name, terms, levels, covers, preds)
+                if proposals:
+                    return proposals
                 if enum.level > 200:
                     return None
         finally:
             self._count([enum])
         raise OutOfTime()
+
+    def _unify(self, name, terms, levels, covers, preds) -> list[dict[str, Term]]:
+        """The decision tree over the predicates and the chain of preconditions, as available."""
+        tree = None
+        if preds:
+            order = np.argsort(levels, kind="stable")
+            tree = learn(
+                np.stack(covers)[order], [terms[i] for i in order],
+                np.stack([r for _, r, _ in preds]), [t for t, _, _ in preds],
+            )
+        proposals = []
+        if tree is not None:
+            proposals.append({name: to_term(tree)})
+        if self.precondition is not None:
+            chain = {name: self._chain(terms, levels, covers)}
+            if tree is not None and leaves(tree) <= SMALL_TREE:
+                proposals.append(chain)
+            else:
+                proposals.insert(0, chain)
+        return [b for b in proposals if _key(b) not in self.blocked]
+
+    def _chain(self, terms: list[Term], levels: list[int], covers: list[np.ndarray]) -> Term:
+        """ite(pre(t1), t1, ite(pre(t2), t2, ... tk)) over a greedy cover of the points, the
+        cheapest terms first (a costly term that covers many points is often a coincidence)."""
+        left = np.ones(len(covers[0]), dtype=bool)
+        chosen: list[Term] = []
+        while left.any():
+            gains = [int((c & left).sum()) for c in covers]
+            best = max(range(len(terms)), key=lambda i: (gains[i] > 0, -levels[i], gains[i]))
+            if gains[best] == 0:
+                break
+            chosen.append(terms[best])
+            left &= ~covers[best]
+        body = chosen[-1]
+        for t in reversed(chosen[:-1]):
+            body = Term(APP, "ite", (simplify(self.precondition(t)), t, body), t.sort, ())
+            body.depth = 1 + max(a.depth for a in body.args)
+        return body
 
     # -- plain enumeration ---------------------------------------------------------------------
 
@@ -176,7 +249,7 @@ class Search:
                         enums[n].grow()
                 found = self._assign(ps, names, enums, ready, 0, bound, {})
                 if found is not None:
-                    return {n: c.term for n, c in found.items()}
+                    return [{n: c.term for n, c in found.items()}]
                 bound += 1
                 if bound > 200:
                     return None

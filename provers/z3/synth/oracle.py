@@ -9,6 +9,8 @@ steers the search; every answer it lets through is checked again by the real che
 
 from __future__ import annotations
 
+import time
+
 import z3
 
 from provers.z3.build import to_z3, z3_sort
@@ -52,23 +54,25 @@ class FunOracle:
             self._helpers[name] = to_z3(self.compiled.helper_term(name), self.ctx, params, self._call_helper)
         return z3.substitute_vars(self._helpers[name], *args) if args else self._helpers[name]
 
-    def counterexample(self, bodies: dict[str, Term], timeout_s: float) -> Point | None:
-        """A point where the candidate fails, or None when it satisfies the spec; raises Unknown."""
+    def counterexample(self, bodies: dict[str, Term], deadline: float) -> Point | None:
+        """A point where the candidate fails, or None when it satisfies the spec; raises Unknown
+        (also when `deadline`, a time.perf_counter() value, passes)."""
         self.queries += 1
         subst = [(self.decls[name], self.body(name, term)) for name, term in bodies.items()]
         goal = z3.substitute_funs(self.goal, *subst)
         solver = z3.Solver(ctx=self.ctx)
-        solver.set("timeout", max(1, int(timeout_s * 1000)))
         solver.add(*self.assumptions)
         solver.add(z3.Not(goal))
         solver.push()
         ints = [c for name, c in self.consts.items() if c.sort() != z3.BoolSort(self.ctx)]
         if ints:
             solver.add(*[z3.And(c >= -BOUND, c <= BOUND) for c in ints])
+            _limit(solver, deadline)
             result = solver.check()
             if result == z3.sat:
                 return self._point(solver.model())
             solver.pop()
+        _limit(solver, deadline)
         result = solver.check()
         if result == z3.unsat:
             return None
@@ -82,3 +86,36 @@ class FunOracle:
             v = model.eval(c, model_completion=True)
             point[name] = z3.is_true(v) if sort == BOOL else v.as_long()
         return point
+
+
+def _limit(solver: z3.Solver, deadline: float) -> None:
+    remaining = deadline - time.perf_counter()
+    if remaining <= 0:
+        raise Unknown("the search's time budget passed")
+    solver.set("timeout", max(1, int(remaining * 1000)))
+
+
+def parse_value(text: str, sort: str) -> int | bool | None:
+    """A model value as the checker prints it ("5", "(- 5)", "true"); None if it is not one."""
+    text = text.strip()
+    if sort == BOOL:
+        return {"true": True, "false": False}.get(text)
+    negative = text.startswith("(-") and text.endswith(")")
+    digits = text[2:-1].strip() if negative else text
+    if not digits.isdigit():
+        return None
+    return -int(digits) if negative else int(digits)
+
+
+def counterexample_point(verdict, spec) -> Point | None:
+    """The point of a checker's counterexample verdict (function problems), or None."""
+    evidence = verdict.counterexample
+    if verdict.reason != "counterexample" or not isinstance(evidence, dict) or "values" not in evidence:
+        return None
+    point: Point = {}
+    for name, sort in spec.variables:
+        value = parse_value(str(evidence["values"].get(name, "0")), sort)
+        if value is None:
+            return None
+        point[name] = value
+    return point

@@ -213,3 +213,62 @@ def run(body: Term, args: list[np.ndarray], n: int, spec: Spec) -> np.ndarray:
     if out.shape[0] != n:  # a constant body
         out = np.broadcast_to(out[:1], (n,)).copy() if out.shape[0] else constant(0, body.sort, n)
     return out
+
+
+def precondition_maker(spec: Spec, name: str) -> Callable[[Term], Term] | None:
+    """For a single-invocation spec whose one call site passes distinct declared variables (and
+    mentions no other variable): t -> the spec with `name` := t, over the function's parameters.
+
+    That formula is exactly where t is a correct output, so `ite(pre(t1), t1, ... tk)` is a
+    solution as soon as the terms cover every input (cvc5's single-invocation solutions have
+    this shape too); None where the spec cannot be written over the parameters.
+    """
+    if not spec.single_invocation or len(spec.funs) != 1:
+        return None
+    (site,) = spec.sites[name]
+    index: dict[str, int] = {}
+    for i, a in enumerate(site.args):
+        if a.kind != VAR or a.value is not None or a.op in index:
+            return None
+        index[a.op] = i
+    f = spec.funs[name]
+    formulas = spec.constraints + spec.assumptions
+    for c in formulas:
+        if any(n.kind == VAR and n.value is None and n.op not in index for n in postorder(c)):
+            return None
+    params = {v: Term(VAR, f.params[i][0], (), f.params[i][1], i) for v, i in index.items()}
+
+    def over_params(term: Term) -> Term:
+        def mapping(node: Term, args: tuple[Term, ...]) -> Term | None:
+            if node.kind == VAR and node.value is None:
+                return params[node.op]
+            return None
+
+        return substitute(term, mapping)
+
+    body = _conjoin(spec.constraints)
+    if spec.assumptions:
+        body = _app("=>", (_conjoin(spec.assumptions), body))
+    body = over_params(body)
+
+    def pre(t: Term) -> Term:
+        def mapping(node: Term, args: tuple[Term, ...]) -> Term | None:
+            if node.kind == CALL and node.op == name:
+                return instantiate(t, args)
+            return None
+
+        return substitute(body, mapping)
+
+    return pre
+
+
+def _app(op: str, args: tuple[Term, ...]) -> Term:
+    from provers.z3.terms import APP
+
+    t = Term(APP, op, args, BOOL, ())
+    t.depth = 1 + max(a.depth for a in args)
+    return t
+
+
+def _conjoin(terms: list[Term]) -> Term:
+    return terms[0] if len(terms) == 1 else _app("and", tuple(terms))

@@ -54,10 +54,8 @@ def _learn(covers, terms, predicates, preds, mask, depth) -> Tree | None:
     sub = covers[:, mask]
     full = sub.all(axis=1)
     if full.any():
-        # Of the terms covering every point here, the one covering most points overall.
-        candidates = np.flatnonzero(full)
-        best = candidates[np.argmax(covers[candidates].sum(axis=1))]
-        return Leaf(terms[best])
+        # Terms come cheapest first: the first that covers every point here.
+        return Leaf(terms[int(np.flatnonzero(full)[0])])
     if depth >= MAX_DEPTH or not sub.any(axis=0).all():
         return None
     split = _best_split(sub, predicates[:, mask])
@@ -106,5 +104,5 @@ def to_term(tree: Tree) -> Term:
     return t
 
 
-def size(tree: Tree) -> int:
-    return 1 if isinstance(tree, Leaf) else 1 + size(tree.then) + size(tree.otherwise)
+def leaves(tree: Tree) -> int:
+    return 1 if isinstance(tree, Leaf) else leaves(tree.then) + leaves(tree.otherwise)
