@@ -40,7 +40,7 @@ from provers.z3.synth.values import INT_DTYPE, Unsupported, evaluate
 from provers.z3.terms import APP, BOOL, CALL, INT, LIT, VAR, Term, lit, postorder, term_text, var
 
 MAX_CONSTANTS = 10
-MAX_SEED = 40
+MAX_SEED = 60
 SAMPLE_STARTS = 8
 SAMPLE_STEPS = 12
 # Seconds spent at most on shortening an answer.
@@ -200,7 +200,7 @@ class InvariantSearch:
                 seed += [_app(">=", v, lit(c, INT)), _app("<=", v, lit(c, INT))]
         for v, w in itertools.combinations(ints, 2):
             out += [_app("<=", v, w), _app(">=", v, w), _app("=", v, w)]
-            seed += [_app("<=", v, w), _app(">=", v, w)]
+            seed += [_app("<=", v, w), _app(">=", v, w), _app("<", v, w), _app(">", v, w)]
             diff, total = _app("-", v, w, sort=INT), _app("+", v, w, sort=INT)
             for c in consts:
                 out += [_app("<=", diff, lit(c, INT)), _app(">=", diff, lit(c, INT)),
@@ -212,7 +212,9 @@ class InvariantSearch:
         return _dedup(out), _dedup(seed)[:MAX_SEED]
 
     def condition_atoms(self) -> list[Term]:
-        """The comparisons inside pre and post, over the invariant's parameters."""
+        """The comparisons inside pre and post over the invariant's parameters, and those of pre
+        and post projected on the program's variables (Z3's quantifier elimination removes the
+        temporaries: pre with them existential, post with them universal)."""
         out = []
         for term in (self.post_term, self.pre_term):
             for node in postorder(term):
@@ -220,6 +222,36 @@ class InvariantSearch:
                     if node.args[0].sort == INT:
                         out.append(node)
                         out.append(_app("not", node))
+        others = [self.X[i] for i in range(len(self.params)) if i not in self.assigned]
+        if others:
+            for formula in (z3.ForAll(others, self.post), z3.Exists(others, self.pre)):
+                for atom in self._projected_atoms(formula):
+                    out += [atom, _app("not", atom)]
+        return out
+
+    def _projected_atoms(self, formula: z3.ExprRef) -> list[Term]:
+        try:
+            goal = z3.Goal(ctx=self.ctx)
+            goal.add(formula)
+            tactic = z3.TryFor(z3.Then("qe", "simplify", ctx=self.ctx), 2000)
+            result = tactic(goal)
+        except z3.Z3Exception:
+            return []
+        index = {self.X[i].get_id(): i for i in range(len(self.params))}
+        out = []
+        seen: set[int] = set()
+        stack = [e for sub in result for e in sub]
+        while stack:
+            e = stack.pop()
+            if e.get_id() in seen:
+                continue
+            seen.add(e.get_id())
+            if z3.is_le(e) or z3.is_ge(e) or z3.is_lt(e) or z3.is_gt(e) or (z3.is_eq(e) and z3.is_int(e.arg(0))):
+                term = _from_z3(e, index, self.params)
+                if term is not None:
+                    out.append(term)
+            elif z3.is_and(e) or z3.is_or(e) or z3.is_not(e) or z3.is_implies(e):
+                stack.extend(e.children())
         return out
 
     def equalities(self, ints: list[Term]) -> list[Term]:
@@ -343,6 +375,32 @@ class InvariantSearch:
             if self.check(bodies).verified:
                 return bodies
         return None
+
+
+_Z3_CMP = {z3.Z3_OP_LE: "<=", z3.Z3_OP_GE: ">=", z3.Z3_OP_LT: "<", z3.Z3_OP_GT: ">", z3.Z3_OP_EQ: "="}
+
+
+def _from_z3(e: z3.ExprRef, index: dict[int, int], params) -> Term | None:
+    """A linear integer Z3 term over the state constants as a Term over the parameters (None if
+    it is anything else)."""
+    kind = e.decl().kind() if z3.is_app(e) else None
+    if kind in _Z3_CMP:
+        args = [_from_z3(a, index, params) for a in e.children()]
+        return None if any(a is None for a in args) or len(args) != 2 else _app(_Z3_CMP[kind], *args)
+    if z3.is_int_value(e):
+        return lit(e.as_long(), INT)
+    if z3.is_const(e) and e.get_id() in index:
+        i = index[e.get_id()]
+        return var(params[i][0], params[i][1], i) if params[i][1] == INT else None
+    ops = {z3.Z3_OP_ADD: "+", z3.Z3_OP_SUB: "-", z3.Z3_OP_MUL: "*", z3.Z3_OP_UMINUS: "-"}
+    if kind in ops:
+        args = [_from_z3(a, index, params) for a in e.children()]
+        if any(a is None for a in args):
+            return None
+        if kind == z3.Z3_OP_MUL and sum(1 for a in args if a.kind != LIT) > 1:
+            return None
+        return _app(ops[kind], *args, sort=INT)
+    return None
 
 
 def _pure(node: Term) -> bool:
