@@ -66,7 +66,9 @@ def synthesize(
         if remaining <= 0:
             raise OutOfTime()
         text = candidate_text(compiled.problem, bodies)
-        verdict = prover.check(problem, text, CheckLimits(min(limits.timeout_s, remaining), limits.memory_mb))
+        # The search's budget bounds its checks (not the per-check default): a large candidate
+        # may take Z3 most of it.
+        verdict = prover.check(problem, text, CheckLimits(remaining, limits.memory_mb))
         if verdict.verified:
             found.append((text, verdict))
         return verdict

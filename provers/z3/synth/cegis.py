@@ -23,13 +23,14 @@ from provers.z3.synth.grammars import rules_for, shape
 from proofloop.types import Status
 from provers.z3.synth.oracle import Unknown, counterexample_point
 from provers.z3.synth.simplify import simplify
-from provers.z3.synth.spec import Candidate, PointSet, Spec, precondition_maker, run
+from provers.z3.synth.spec import Candidate, PointSet, Spec, defined_body, definitions, precondition_maker, run
 from provers.z3.synth.unify import leaves, learn, to_term
-from provers.z3.constants import problem_constants
+from provers.z3.constants import problem_constants, problem_literals
 from provers.z3.terms import APP, Term
 
 
 RANDOM_POINTS = 64
+MAX_CONSTANTS = 40
 JITTER = 3
 JITTERED = 3
 # Levels of predicates tried on the terms that first cover the points before terms grow again.
@@ -72,6 +73,8 @@ class Search:
         self.spec = Spec(self.compiled)
         self.rng = random.Random(self.seed)
         self.constants = problem_constants(problem)
+        # Every literal of the problem (array-search problems compare with up to 20 indices).
+        self.constants["Int"] = sorted(set(problem_literals(problem)[:MAX_CONSTANTS]) | {0, 1}, key=lambda v: (abs(v), v))
         self.rules = {f.name: rules_for(problem, f, self.constants["Int"]) for f in problem.synth_funs}
         self.shapes = {name: shape(r) for name, r in self.rules.items()}
         only = problem.synth_funs[0].name
@@ -86,6 +89,7 @@ class Search:
         self.precondition = precondition_maker(self.spec, only) if self.divide and self.rules[only] is not None and problem.synth_funs[0].grammar is None else None
         self.points = [self.spec.random_point(self.rng, 40) for _ in range(1 + self.random_points)]
         self.blocked: set[str] = set()
+        self.definitions = definitions(self.spec)
         self.stats.points = len(self.points)
 
     def run(self) -> dict[str, Term] | None:
@@ -106,8 +110,10 @@ class Search:
             return True
         point = counterexample_point(verdict, self.spec)
         if point is None:
-            if verdict.status is Status.UNKNOWN:
-                raise Unknown(verdict.message or verdict.reason)
+            if verdict.status is Status.UNKNOWN and time.perf_counter() >= self.deadline:
+                raise OutOfTime()
+            # Rejected without a counterexample, or Z3 could not decide it in time: another
+            # candidate may fare better.
             self.stats.rejected_by_checker += 1
             self.blocked.add(_key(bodies))
             return False
@@ -166,6 +172,8 @@ class Search:
                 # levels of predicates are tried first, then terms grow again.
                 if covered_at is None or enum.level > covered_at + TERM_PAUSE:
                     for t, row in new.get(rules.start, []):
+                        if time.perf_counter() > self.deadline:
+                            raise OutOfTime()
                         cover = ps.holds({name: Candidate(t, row)})
                         if cover.all():
                             if _key({name: t}) not in self.blocked:
@@ -233,7 +241,7 @@ class Search:
 
     # -- plain enumeration ---------------------------------------------------------------------
 
-    def _enumerate(self, ps: PointSet) -> dict[str, Term] | None:
+    def _enumerate(self, ps: PointSet) -> list[dict[str, Term]] | None:
         names = list(self.spec.funs)
         enums = {n: self._enumerator(n, ps) for n in names}
         # Constraint i is checked once every function it calls has a body: after the last of them.
@@ -242,30 +250,39 @@ class Search:
             last = max((names.index(m) for m in mentioned), default=0)
             ready[last].append(i)
         try:
-            bound = len(names)
+            # Iterative deepening on the level each function's term may reach: a function that
+            # the constraints pin down given the earlier ones is found at once, whatever their number.
+            cap = 1
             while time.perf_counter() < self.deadline:
                 for n in names:
-                    while enums[n].level < bound - (len(names) - 1):
+                    while enums[n].level < cap:
                         enums[n].grow()
-                found = self._assign(ps, names, enums, ready, 0, bound, {})
+                found = self._assign(ps, names, enums, ready, 0, cap, {})
                 if found is not None:
                     return [{n: c.term for n, c in found.items()}]
-                bound += 1
-                if bound > 200:
+                cap += 1
+                if cap > 200:
                     return None
         finally:
             self._count(enums.values())
         raise OutOfTime()
 
-    def _assign(self, ps, names, enums, ready, i, budget, bodies) -> dict[str, Candidate] | None:
+    def _choices(self, name, enums, bodies):
+        """The terms to try for `name`: first any body a definition constraint gives it (no
+        grammar to obey), then the enumerated terms, cheapest first."""
+        if _no_grammar(self, name):
+            for other, index in self.definitions.get(name, []):
+                body = defined_body(self.spec, name, other, index, {n: c.term for n, c in bodies.items()})
+                if body is not None:
+                    yield simplify(body), None, 0
+        yield from enums[name].terms(enums[name].rules.start)
+
+    def _assign(self, ps, names, enums, ready, i, cap, bodies) -> dict[str, Candidate] | None:
         name = names[i]
-        rest = len(names) - i - 1
         last = i == len(names) - 1
-        for t, row, cost in enums[name].terms(enums[name].rules.start):
-            if cost > budget - rest:
+        for t, row, cost in self._choices(name, enums, bodies):
+            if cost > cap:
                 break
-            if last and cost != budget:
-                continue  # cheaper tuples were tried at an earlier bound
             if time.perf_counter() > self.deadline:
                 raise OutOfTime()
             bodies[name] = Candidate(t, row)
@@ -275,11 +292,15 @@ class Search:
                 if _key({n: c.term for n, c in bodies.items()}) not in self.blocked:
                     return dict(bodies)
                 continue
-            found = self._assign(ps, names, enums, ready, i + 1, budget - cost, bodies)
+            found = self._assign(ps, names, enums, ready, i + 1, cap, bodies)
             if found is not None:
                 return found
         bodies.pop(name, None)
         return None
+
+
+def _no_grammar(search: "Search", name: str) -> bool:
+    return search.spec.funs[name].grammar is None
 
 
 def _key(bodies: dict[str, Term]) -> str:

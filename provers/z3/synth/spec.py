@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from provers.z3.synth.values import INT_DTYPE, Unsupported, constant, evaluate
-from provers.z3.terms import BOOL, CALL, INT, VAR, Term, instantiate, postorder, substitute, term_text
+from provers.z3.terms import APP, BOOL, CALL, INT, VAR, Term, instantiate, postorder, substitute, term_text
 
 Point = dict[str, int | bool]
 # Probe inputs added to the points of a function that is not single-invocation, so that two
@@ -272,3 +272,50 @@ def _app(op: str, args: tuple[Term, ...]) -> Term:
 
 def _conjoin(terms: list[Term]) -> Term:
     return terms[0] if len(terms) == 1 else _app("and", tuple(terms))
+
+
+def definitions(spec: Spec) -> dict[str, list[tuple[Term, dict[str, int]]]]:
+    """Constraints of the form `(= e (g v1 ... vn))` with distinct variables v: per function g,
+    the other side e and where each variable sits among g's arguments. Given bodies for the
+    functions e calls, g's body follows (see `defined_body`); chains of such constraints
+    (f2 = 2 f1, f3 = f1 + f2 - y, ...) are then solved one function after another."""
+    out: dict[str, list[tuple[Term, dict[str, int]]]] = {}
+    for c in spec.constraints:
+        if c.kind != APP or c.op != "=" or len(c.args) != 2:
+            continue
+        for call, other in ((c.args[1], c.args[0]), (c.args[0], c.args[1])):
+            if call.kind != CALL or call.op not in spec.funs:
+                continue
+            index: dict[str, int] = {}
+            for i, a in enumerate(call.args):
+                if a.kind != VAR or a.value is not None or a.op in index:
+                    break
+                index[a.op] = i
+            else:
+                nodes = postorder(other)
+                if any(n.kind == CALL and n.op == call.op for n in nodes):
+                    continue
+                if any(n.kind == VAR and n.value is None and n.op not in index for n in nodes):
+                    continue
+                out.setdefault(call.op, []).append((other, index))
+    return out
+
+
+def defined_body(spec: Spec, name: str, other: Term, index: dict[str, int], bodies: dict[str, Term]) -> Term | None:
+    """The body `name` must have by a definition constraint, given the bodies of what it calls."""
+    f = spec.funs[name]
+    params = {v: Term(VAR, f.params[i][0], (), f.params[i][1], i) for v, i in index.items()}
+
+    def mapping(node: Term, args: tuple[Term, ...]) -> Term | None:
+        if node.kind == VAR and node.value is None:
+            return params[node.op]
+        if node.kind == CALL and node.op in spec.funs:
+            if node.op not in bodies:
+                raise KeyError(node.op)
+            return instantiate(bodies[node.op], args)
+        return None
+
+    try:
+        return substitute(other, mapping)
+    except KeyError:
+        return None
