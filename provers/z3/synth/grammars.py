@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from provers.z3.grammar import Production, Rules, compile_grammar
 from provers.z3.sygus import SygusProblem, SynthFun
-from provers.z3.terms import APP, BOOL, INT, FunSig
+from provers.z3.terms import APP, BOOL, CALL, INT, FunSig
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,13 @@ def _leaves(rules: Rules, nt: str, sort: str, params, constants) -> None:
         rules.productions[nt].append(Production("lit", (value, sort)))
 
 
-def default_rules(fun: SynthFun, int_constants: list[int]) -> Rules:
-    """EUSolver's default grammar over the parameters of `fun` (Int or Bool valued)."""
+# Problem helpers of at most this many integer arguments join the default grammar.
+MAX_HELPER_ARITY = 3
+
+
+def default_rules(fun: SynthFun, int_constants: list[int], helpers: tuple = ()) -> Rules:
+    """EUSolver's default grammar over the parameters of `fun` (Int or Bool valued), with the
+    problem's integer helpers (`five_times`, `plus_3`, ...) that a candidate may call."""
     rules = Rules()
     if fun.sort == INT:
         start = rules.nonterminal("Start", INT)
@@ -53,6 +58,14 @@ def default_rules(fun: SynthFun, int_constants: list[int]) -> Rules:
     _leaves(rules, term, INT, fun.params, int_constants)
     _app(rules, term, "+", term, term)
     _app(rules, term, "-", term, term)
+    for h in helpers:
+        if h.uses_variables or h.sort != INT or not 0 < len(h.params) <= MAX_HELPER_ARITY:
+            continue
+        if all(s == INT for _, s in h.params):
+            key = (CALL, h.name, ())
+            children = (term,) * len(h.params)
+            rules.apps[(key, len(children))].append((term, children))
+            rules.productions[term].append(Production("app", key, children))
     _leaves(rules, cond, BOOL, fun.params, [True, False] if fun.sort == BOOL else [])
     for op in ("<=", "<", "="):
         _app(rules, cond, op, term, term)
@@ -68,7 +81,7 @@ def rules_for(problem: SygusProblem, fun: SynthFun, int_constants: list[int]) ->
     if fun.grammar is not None:
         helpers = {h.name: FunSig(h.name, h.param_sorts, h.sort) for h in problem.helpers}
         return compile_grammar(fun, helpers, problem.theories, problem.logic)
-    return default_rules(fun, int_constants)
+    return default_rules(fun, int_constants, problem.helpers)
 
 
 def shape(rules: Rules) -> Shape:

@@ -209,10 +209,8 @@ def run(body: Term, args: list[np.ndarray], n: int, spec: Spec) -> np.ndarray:
             raise Unsupported("recursive call")
         return run(spec.helper_body(node.op), vals, n, spec)
 
-    out = evaluate(body, n, leaf, call)
-    if out.shape[0] != n:  # a constant body
-        out = np.broadcast_to(out[:1], (n,)).copy() if out.shape[0] else constant(0, body.sort, n)
-    return out
+    # Arguments may be blocks of vectors (the enumerator's broadcasting); the last axis is the points.
+    return evaluate(body, n, leaf, call)
 
 
 def precondition_maker(spec: Spec, name: str) -> Callable[[Term], Term] | None:
