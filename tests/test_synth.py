@@ -90,10 +90,25 @@ IMPOSSIBLE = """(set-logic LIA)
 (check-synth)
 """
 
+# Clear the lowest set bit, in a grammar without shifts.
 BITVECTOR = """(set-logic BV)
-(synth-fun f ((x (_ BitVec 8))) (_ BitVec 8))
-(declare-var x (_ BitVec 8))
-(constraint (= (f x) (bvadd x #x01)))
+(synth-fun f ((x (_ BitVec 32))) (_ BitVec 32)
+  ((Start (_ BitVec 32) (x #x00000001 (bvand Start Start) (bvor Start Start) (bvadd Start Start)
+                         (bvsub Start Start) (bvnot Start)))))
+(declare-var x (_ BitVec 32))
+(constraint (= (f x) (bvand x (bvsub x #x00000001))))
+(check-synth)
+"""
+
+# Two invariants in one file: outside what the invariant search handles.
+TWO_INVARIANTS = """(set-logic LIA)
+(synth-inv inv1 ((x Int)))
+(synth-inv inv2 ((x Int)))
+(define-fun pre ((x Int)) Bool (= x 0))
+(define-fun trans ((x Int) (x! Int)) Bool (= x! (+ x 1)))
+(define-fun post ((x Int)) Bool (>= x 0))
+(inv-constraint inv1 pre trans post)
+(inv-constraint inv2 pre trans post)
 (check-synth)
 """
 
@@ -151,7 +166,12 @@ def test_budget_is_honoured_on_an_impossible_problem():
     assert result.reason == "timeout"
 
 
-@pytest.mark.parametrize("text", [BITVECTOR, "(set-logic LIA) garbage (", ""])
+def test_bit_vectors_with_a_grammar():
+    result = solved(BITVECTOR)
+    assert "bvand" in result.proof
+
+
+@pytest.mark.parametrize("text", [TWO_INVARIANTS, "(set-logic LIA) garbage (", ""])
 def test_odd_input_is_unknown_never_a_crash(text):
     odd = Problem(id="odd", prover="z3", text=text)
     result = synthesize(odd, time_budget_s=2.0)

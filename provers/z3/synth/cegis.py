@@ -26,7 +26,7 @@ from provers.z3.synth.simplify import simplify
 from provers.z3.synth.spec import Candidate, PointSet, Spec, defined_body, definitions, precondition_maker, run
 from provers.z3.synth.unify import leaves, learn, to_term
 from provers.z3.constants import problem_constants, problem_literals
-from provers.z3.terms import APP, Term
+from provers.z3.terms import APP, Term, bv_width
 
 
 RANDOM_POINTS = 64
@@ -75,7 +75,7 @@ class Search:
         self.constants = problem_constants(problem)
         # Every literal of the problem (array-search problems compare with up to 20 indices).
         self.constants["Int"] = sorted(set(problem_literals(problem)[:MAX_CONSTANTS]) | {0, 1}, key=lambda v: (abs(v), v))
-        self.rules = {f.name: rules_for(problem, f, self.constants["Int"]) for f in problem.synth_funs}
+        self.rules = {f.name: rules_for(problem, f, self.constants) for f in problem.synth_funs}
         self.shapes = {name: shape(r) for name, r in self.rules.items()}
         only = problem.synth_funs[0].name
         self.divide = (
@@ -130,7 +130,16 @@ class Search:
         return False
 
     def _jitter(self, point):
-        return {k: v if isinstance(v, bool) else v + self.rng.randint(-JITTER, JITTER) for k, v in point.items()}
+        out = {}
+        for name, sort in self.spec.variables:
+            v = point[name]
+            if isinstance(v, bool):
+                out[name] = v
+            else:
+                v += self.rng.randint(-JITTER, JITTER)
+                width = bv_width(sort)
+                out[name] = v % (1 << width) if width is not None else v
+        return out
 
     def _enumerator(self, name: str, ps: PointSet, exclude=frozenset()) -> Enumerator:
         f = self.spec.funs[name]

@@ -161,9 +161,8 @@ class Enumerator:
     def _apps(self, nt: str, p, budget: int, new: dict[str, Block]) -> None:
         children = p.children
         kind, op, indices = p.payload
-        if indices:
-            raise Unsupported(f"indexed operator {op}")
         sort = self.rules.sorts[nt]
+        self._typing = (sort, self.rules.sorts[children[-1] if op == "ite" else children[0]], indices or ())
         for split in _splits(budget, [sorted(self.blocks[ch]) for ch in children]):
             if time.perf_counter() > self.deadline:
                 raise OutOfTime()
@@ -176,7 +175,7 @@ class Enumerator:
         if len(blocks) == 1:
             result = self._op(kind, op, [mats[0]], w)
             for i in range(len(blocks[0].terms)):
-                self._add(nt, _node(kind, op, (blocks[0].terms[i],), sort), result[i], new)
+                self._add(nt, _node(kind, op, (blocks[0].terms[i],), sort, self._typing[2]), result[i], new)
             return
         if len(blocks) == 2:
             a, b = mats
@@ -187,7 +186,7 @@ class Enumerator:
                 for i in range(len(chunk)):
                     ti = blocks[0].terms[lo + i]
                     for j in range(len(b)):
-                        self._add(nt, _node(kind, op, (ti, blocks[1].terms[j]), sort), result[i, j], new)
+                        self._add(nt, _node(kind, op, (ti, blocks[1].terms[j]), sort, self._typing[2]), result[i, j], new)
                 if time.perf_counter() > self.deadline:
                     raise OutOfTime()
             return
@@ -198,7 +197,7 @@ class Enumerator:
             result = self._op(kind, op, [mats[0], *[r[None, :] for r in rows]], w)
             result = np.broadcast_to(result, (len(first.terms), w))
             for i, t in enumerate(first.terms):
-                self._add(nt, _node(kind, op, (t, *terms), sort), result[i], new)
+                self._add(nt, _node(kind, op, (t, *terms), sort, self._typing[2]), result[i], new)
             if time.perf_counter() > self.deadline:
                 raise OutOfTime()
 
@@ -207,11 +206,12 @@ class Enumerator:
             if self.call is None:
                 raise Unsupported(f"call to {op}")
             return self.call(op, args, w)
-        return apply(op, args)
+        sort, arg_sort, indices = self._typing
+        return apply(op, args, sort, arg_sort, indices)
 
 
-def _node(kind: int, op: str, args: tuple[Term, ...], sort: str) -> Term:
-    t = Term(kind, op, args, sort, ())
+def _node(kind: int, op: str, args: tuple[Term, ...], sort: str, indices: tuple = ()) -> Term:
+    t = Term(kind, op, args, sort, indices)
     t.depth = 1 + max(a.depth for a in args)
     return t
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from provers.z3.grammar import Production, Rules, compile_grammar
+from provers.z3.grammar import default_rules as logic_rules
 from provers.z3.sygus import SygusProblem, SynthFun
 from provers.z3.terms import APP, BOOL, CALL, INT, FunSig
 
@@ -77,11 +78,14 @@ def default_rules(fun: SynthFun, int_constants: list[int], helpers: tuple = ()) 
     return rules
 
 
-def rules_for(problem: SygusProblem, fun: SynthFun, int_constants: list[int]) -> Rules:
+def rules_for(problem: SygusProblem, fun: SynthFun, constants: dict[str, list]) -> Rules:
     if fun.grammar is not None:
         helpers = {h.name: FunSig(h.name, h.param_sorts, h.sort) for h in problem.helpers}
         return compile_grammar(fun, helpers, problem.theories, problem.logic)
-    return default_rules(fun, int_constants, problem.helpers)
+    if fun.sort in (INT, BOOL) and all(s in (INT, BOOL) for s in fun.param_sorts):
+        return default_rules(fun, constants[INT], problem.helpers)
+    # Bit-vectors: the sampler's default grammar of the logic (bvadd, bvand, shifts, ite, ...).
+    return logic_rules(fun.params, fun.sort, problem.theories, constants, False)
 
 
 def shape(rules: Rules) -> Shape:

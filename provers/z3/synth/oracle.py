@@ -100,6 +100,10 @@ def parse_value(text: str, sort: str) -> int | bool | None:
     text = text.strip()
     if sort == BOOL:
         return {"true": True, "false": False}.get(text)
+    if text.startswith("#x"):
+        return int(text[2:], 16)
+    if text.startswith("#b"):
+        return int(text[2:], 2)
     negative = text.startswith("(-") and text.endswith(")")
     digits = text[2:-1].strip() if negative else text
     if not digits.isdigit():

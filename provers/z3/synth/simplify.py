@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from provers.z3.terms import APP, BOOL, LIT, Term, lit, postorder, term_text
 
-_REFLEXIVE_TRUE = {"=", "<=", ">="}
-_REFLEXIVE_FALSE = {"<", ">", "distinct"}
+_REFLEXIVE_TRUE = {"=", "<=", ">=", "bvule", "bvuge", "bvsle", "bvsge"}
+_REFLEXIVE_FALSE = {"<", ">", "distinct", "bvult", "bvugt", "bvslt", "bvsgt"}
 
 
 def simplify(root: Term) -> Term:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from provers.z3.synth.values import INT_DTYPE, Unsupported, constant, evaluate
-from provers.z3.terms import APP, BOOL, CALL, INT, VAR, Term, instantiate, postorder, substitute, term_text
+from provers.z3.synth.values import INT_DTYPE, Unsupported, constant, dtype_of, evaluate
+from provers.z3.terms import APP, BOOL, CALL, INT, VAR, Term, bv_width, instantiate, postorder, substitute, term_text
 
 Point = dict[str, int | bool]
 # Probe inputs added to the points of a function that is not single-invocation, so that two
@@ -42,10 +42,10 @@ class Spec:
         self.problem = problem
         self.funs = {f.name: f for f in problem.synth_funs}
         for f in problem.synth_funs:
-            if any(s not in (INT, BOOL) for s in (*f.param_sorts, f.sort)):
-                raise Unsupported(f"sort of {f.name}")
-        if any(s not in (INT, BOOL) for _, s in problem.variables):
-            raise Unsupported("variable sort")
+            for sort in (*f.param_sorts, f.sort):
+                dtype_of(sort)  # raises Unsupported for what value vectors cannot hold
+        for _, sort in problem.variables:
+            dtype_of(sort)
         self._helpers: dict[str, Term] = {}
         self._compiled = compiled
         constraints, assumptions = compiled.problem_terms()
@@ -98,10 +98,23 @@ class Spec:
         return mentioned
 
     def random_point(self, rng: random.Random, spread: int = 8) -> Point:
-        return {
-            name: (rng.random() < 0.5) if sort == BOOL else rng.randint(-spread, spread)
-            for name, sort in self.variables
-        }
+        return {name: random_value(rng, sort, spread) for name, sort in self.variables}
+
+
+def random_value(rng: random.Random, sort: str, spread: int):
+    if sort == BOOL:
+        return rng.random() < 0.5
+    width = bv_width(sort)
+    if width is not None:
+        # Small values, values near the top, and anything: bit tricks differ at the edges.
+        r = rng.random()
+        top = (1 << width) - 1
+        if r < 0.4:
+            return rng.randint(0, min(top, spread))
+        if r < 0.6:
+            return top - rng.randint(0, min(top, spread))
+        return rng.randint(0, top)
+    return rng.randint(-spread, spread)
 
 
 class PointSet:
@@ -116,7 +129,7 @@ class PointSet:
         self.points = points
         self.n = len(points)
         self.env = {
-            name: np.array([p[name] for p in points], dtype=bool if sort == BOOL else INT_DTYPE)
+            name: np.array([p[name] for p in points], dtype=dtype_of(sort))
             for name, sort in spec.variables
         }
         self.static: dict[int, np.ndarray] = {}
@@ -136,12 +149,9 @@ class PointSet:
                 at += self.n
             if not spec.single_invocation:
                 for j, (_, sort) in enumerate(f.params):
-                    if sort == BOOL:
-                        columns[j].append(np.array([rng.random() < 0.5 for _ in range(PROBES)], dtype=bool))
-                    else:
-                        columns[j].append(np.array([rng.randint(-20, 20) for _ in range(PROBES)], dtype=INT_DTYPE))
+                    columns[j].append(np.array([random_value(rng, sort, 20) for _ in range(PROBES)], dtype=dtype_of(sort)))
             self.inputs[name] = [
-                np.concatenate(c) if c else np.zeros(0, dtype=bool if s == BOOL else INT_DTYPE)
+                np.concatenate(c) if c else np.zeros(0, dtype=dtype_of(s))
                 for c, (_, s) in zip(columns, f.params)
             ]
             self.site_slices[name] = slices
