@@ -91,7 +91,7 @@ def run_proofloop(path: Path, timeout: float) -> Run:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     started = time.perf_counter()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 15, env=env)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 15, env=env, check=False)
     except subprocess.TimeoutExpired:
         return Run(path.name, "proofloop", "timeout", time.perf_counter() - started)
     try:
@@ -107,7 +107,7 @@ def run_cvc5(path: Path, timeout: float, binary: str) -> Run:
     try:
         done = subprocess.run(
             [binary, "--lang", "sygus2", f"--tlimit={int(timeout * 1000)}", str(path)],
-            capture_output=True, text=True, timeout=timeout + 5,
+            capture_output=True, text=True, timeout=timeout + 5, check=False,
         )
     except subprocess.TimeoutExpired:
         return Run(path.name, "cvc5", "timeout", time.perf_counter() - started)

@@ -11,13 +11,13 @@ import pytest
 from proofloop.types import CheckLimits, Problem, Status
 from provers.z3 import Z3Prover
 from provers.z3.grammar import Production
+from provers.z3.sygus import parse_problem
 from provers.z3.synth import PCFG, Uniform, synthesize
 from provers.z3.synth.cost import Context, production_key
 from provers.z3.synth.enumerate import Enumerator
 from provers.z3.synth.grammars import default_rules, shape
 from provers.z3.synth.simplify import simplify
 from provers.z3.synth.unify import Leaf, Split, learn, to_term
-from provers.z3.sygus import parse_problem
 from provers.z3.terms import APP, BOOL, INT, Term, lit, term_text, var
 
 prover = Z3Prover()

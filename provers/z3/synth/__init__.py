@@ -11,18 +11,17 @@ handle gives status `unknown` with the reason, never an exception.
 from __future__ import annotations
 
 import logging
-import random
 import time
 
 from proofloop.errors import ProofloopError
 from proofloop.prover import SearchResult
 from proofloop.types import CheckLimits, Problem, Status, Verdict
+from provers.z3.sexpr import symbol_text
 from provers.z3.synth.cegis import Search, Stats
 from provers.z3.synth.cost import PCFG, Context, Guide, Uniform
 from provers.z3.synth.enumerate import OutOfSpace, OutOfTime
 from provers.z3.synth.oracle import Unknown
 from provers.z3.synth.values import Unsupported
-from provers.z3.sexpr import symbol_text
 from provers.z3.terms import Term, term_text
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ def synthesize(
         return result(Status.UNKNOWN, "resource: out of memory")
     except ProofloopError as e:
         return result(Status.UNKNOWN, f"{type(e).__name__}: {e}")
-    except Exception as e:  # noqa: BLE001 - a search slip on one problem is an unknown, logged
+    except Exception as e:
         log.exception("search error on %s", problem.id)
         return result(Status.UNKNOWN, f"search-error: {type(e).__name__}: {' '.join(str(e).split())[:200]}")
     if bodies is None or not found:

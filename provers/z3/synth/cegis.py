@@ -17,17 +17,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from proofloop.types import Status
+from provers.z3.constants import problem_constants, problem_literals
 from provers.z3.synth.cost import Context, Guide
 from provers.z3.synth.enumerate import Enumerator, OutOfTime
 from provers.z3.synth.grammars import rules_for, shape
-from proofloop.types import Status
-from provers.z3.synth.oracle import Unknown, counterexample_point
+from provers.z3.synth.oracle import counterexample_point
 from provers.z3.synth.simplify import simplify
-from provers.z3.synth.spec import Candidate, PointSet, Spec, defined_body, definitions, precondition_maker, run
-from provers.z3.synth.unify import leaves, learn, to_term
-from provers.z3.constants import problem_constants, problem_literals
+from provers.z3.synth.spec import (
+    Candidate,
+    PointSet,
+    Spec,
+    defined_body,
+    definitions,
+    precondition_maker,
+    run,
+)
+from provers.z3.synth.unify import learn, leaves, to_term
 from provers.z3.terms import APP, Term, bv_width
-
 
 RANDOM_POINTS = 64
 MAX_CONSTANTS = 40
@@ -308,7 +315,7 @@ class Search:
         return None
 
 
-def _no_grammar(search: "Search", name: str) -> bool:
+def _no_grammar(search: Search, name: str) -> bool:
     return search.spec.funs[name].grammar is None
 
 

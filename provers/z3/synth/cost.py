@@ -96,7 +96,7 @@ class PCFG:
     name: str = "pcfg"
 
     @classmethod
-    def fit(cls, bodies: Iterable[Term], alpha: float = 1.0) -> "PCFG":
+    def fit(cls, bodies: Iterable[Term], alpha: float = 1.0) -> PCFG:
         """Count the productions of verified solution bodies (elaborated terms)."""
         counts: dict[str, Counter] = {}
         for body in bodies:
@@ -120,11 +120,11 @@ class PCFG:
         Path(path).write_text(json.dumps({"alpha": self.alpha, "counts": self.counts}, indent=1, sort_keys=True))
 
     @classmethod
-    def load(cls, path: Path) -> "PCFG":
+    def load(cls, path: Path) -> PCFG:
         data = json.loads(Path(path).read_text())
         return cls({s: {k: int(v) for k, v in t.items()} for s, t in data["counts"].items()}, float(data["alpha"]))
 
 
 def level(cost: float) -> int:
     """A production's cost in whole enumeration levels (at least 1, so every level is finite)."""
-    return max(1, int(round(cost)))
+    return max(1, round(cost))

@@ -18,8 +18,8 @@ import numpy as np
 
 from provers.z3.grammar import Rules
 from provers.z3.synth.cost import Context, Guide, level, production_key
-from provers.z3.synth.values import INT_DTYPE, Unsupported, apply, constant
-from provers.z3.terms import APP, BOOL, CALL, INT, LIT, VAR, Term, lit, var
+from provers.z3.synth.values import Unsupported, apply, constant
+from provers.z3.terms import CALL, Term, lit, var
 
 
 class OutOfTime(Exception):

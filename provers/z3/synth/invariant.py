@@ -37,7 +37,18 @@ from provers.z3.synth.cegis import Stats
 from provers.z3.synth.enumerate import OutOfTime
 from provers.z3.synth.oracle import Unknown
 from provers.z3.synth.values import INT_DTYPE, Unsupported, evaluate
-from provers.z3.terms import APP, BOOL, CALL, INT, LIT, VAR, Term, lit, postorder, term_text, var
+from provers.z3.terms import (
+    APP,
+    BOOL,
+    INT,
+    LIT,
+    VAR,
+    Term,
+    lit,
+    postorder,
+    term_text,
+    var,
+)
 
 MAX_CONSTANTS = 10
 MAX_SEED = 60

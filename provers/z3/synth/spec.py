@@ -15,8 +15,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from provers.z3.synth.values import INT_DTYPE, Unsupported, constant, dtype_of, evaluate
-from provers.z3.terms import APP, BOOL, CALL, INT, VAR, Term, bv_width, instantiate, postorder, substitute, term_text
+from provers.z3.synth.values import Unsupported, dtype_of, evaluate
+from provers.z3.terms import (
+    APP,
+    BOOL,
+    CALL,
+    VAR,
+    Term,
+    bv_width,
+    instantiate,
+    postorder,
+    substitute,
+    term_text,
+)
 
 Point = dict[str, int | bool]
 # Probe inputs added to the points of a function that is not single-invocation, so that two
@@ -169,7 +180,7 @@ class PointSet:
 
         return evaluate(term, self.n, self._leaf, no_call, self.static)
 
-    def holds(self, bodies: dict[str, "Candidate"], constraints: list[int] | None = None) -> np.ndarray:
+    def holds(self, bodies: dict[str, Candidate], constraints: list[int] | None = None) -> np.ndarray:
         """Per point: do the constraints (all, or those listed) hold when each function is its candidate?"""
         memo = dict(self.static)
         spec = self.spec

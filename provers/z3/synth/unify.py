@@ -26,8 +26,8 @@ class Leaf:
 @dataclass
 class Split:
     predicate: Term
-    then: "Tree"
-    otherwise: "Tree"
+    then: Tree
+    otherwise: Tree
 
 
 Tree = Leaf | Split
