@@ -50,7 +50,7 @@ from provers.z3.terms import (
     var,
 )
 
-MAX_CONSTANTS = 10
+MAX_CONSTANTS = 16
 MAX_SEED = 60
 SAMPLE_STARTS = 8
 SAMPLE_STEPS = 12
