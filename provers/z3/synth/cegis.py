@@ -19,6 +19,7 @@ import numpy as np
 
 from proofloop.types import Status
 from provers.z3.constants import problem_constants, problem_literals
+from provers.z3.synth.affine import affine_terms, forced_outputs
 from provers.z3.synth.cost import Context, Guide
 from provers.z3.synth.enumerate import Enumerator, OutOfTime
 from provers.z3.synth.grammars import rules_for, shape
@@ -42,6 +43,10 @@ JITTER = 3
 JITTERED = 3
 # Levels of predicates tried on the terms that first cover the points before terms grow again.
 TERM_PAUSE = 2
+# The enumeration level at which affine terms fitted to forced outputs join the terms.
+AFFINE_AT = 4
+# Points whose forced outputs affine fitting looks at, at most.
+AFFINE_POINTS = 128
 # A decision tree with at most this many leaves is tried before the chain of preconditions.
 SMALL_TREE = 6
 
@@ -97,6 +102,7 @@ class Search:
         self.points = [self.spec.random_point(self.rng, 40) for _ in range(1 + self.random_points)]
         self.blocked: set[str] = set()
         self.definitions = definitions(self.spec)
+        self.forced: dict[tuple, int | None] = {}  # point -> the output the spec forces there
         self.stats.points = len(self.points)
 
     def run(self) -> dict[str, Term] | None:
@@ -201,6 +207,17 @@ class Search:
                         levels.append(enum.level)
                         covers.append(cover)
                         union |= cover
+                if not union.all() and enum.level == AFFINE_AT and self.precondition is not None:
+                    for t in self._affine(name, ps):
+                        row = run(t, ps.inputs[name], ps.width(name), self.spec)
+                        cover = ps.holds({name: Candidate(t, row)})
+                        if cover.all():
+                            return [{name: t}]
+                        if cover.any():
+                            terms.append(t)
+                            levels.append(enum.level)
+                            covers.append(cover)
+                            union |= cover
                 if not union.all():
                     continue
                 covered_at = covered_at or enum.level
@@ -236,6 +253,16 @@ class Search:
             else:
                 proposals.insert(0, chain)
         return [b for b in proposals if _key(b) not in self.blocked]
+
+    def _affine(self, name: str, ps: PointSet) -> list[Term]:
+        """Affine terms fitted to the outputs the spec forces at the points (see affine.py)."""
+        points = ps.points[-AFFINE_POINTS:]
+        todo = [p for p in points if _point_key(p) not in self.forced]
+        for p, value in zip(todo, forced_outputs(self.compiled, name, todo, self.deadline)):
+            self.forced[_point_key(p)] = value
+        outputs = [self.forced.get(_point_key(p)) for p in points]
+        inputs = [list(row) for row in zip(*[v.tolist() for v in ps.inputs[name]])][-len(points):]
+        return affine_terms(self.spec.funs[name].params, inputs, outputs, self.rng, self.deadline)
 
     def _chain(self, terms: list[Term], levels: list[int], covers: list[np.ndarray]) -> Term:
         """ite(pre(t1), t1, ite(pre(t2), t2, ... tk)) over a greedy cover of the points, the
@@ -313,6 +340,10 @@ class Search:
                 return found
         bodies.pop(name, None)
         return None
+
+
+def _point_key(point: dict) -> tuple:
+    return tuple(sorted(point.items()))
 
 
 def _no_grammar(search: Search, name: str) -> bool:
