@@ -278,3 +278,16 @@ def test_code2inv_invariant_solved_and_rechecked(shared_benchmarks):
     result = synthesize(p, time_budget_s=30.0)
     assert result.status is Status.VERIFIED, result.reason
     assert prover.check(p, result.proof, CheckLimits(timeout_s=30)).verified
+
+
+def test_affine_terms_recover_a_linear_piece_among_outliers():
+    import random
+
+    from provers.z3.synth.affine import affine_terms
+
+    rng = random.Random(1)
+    params = (("x", INT), ("y", INT))
+    inputs = [[rng.randint(-9, 9), rng.randint(-9, 9)] for _ in range(30)]
+    outputs = [3 * x - 2 * y + 5 if i % 3 else 7 for i, (x, y) in enumerate(inputs)]
+    terms = affine_terms(params, inputs, outputs, rng)
+    assert term_text(terms[0]) == "(+ (+ (* 3 x) (* -2 y)) 5)"
