@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # -- eval: pass@k of a policy on a problem set ------------------------------------------------
 
 GRAMMAR = "grammar"
+# `eval --model search`: the prover's own search, one run per problem (pass@1).
+SEARCH = "search"
+DEFAULT_SEARCH_BUDGET_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,32 @@ def evaluate_problems(
     return [_result(s, checked.get(s.problem.id), n, budget_s) for s in sampled]
 
 
+def search_problems(
+    problems: Sequence[Problem],
+    limits: CheckLimits,
+    *,
+    budget_s: float | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> list[ProblemResult]:
+    """The prover's own search on every problem (no model): one result per problem, n = 1.
+
+    Each search gets `budget_s` (default DEFAULT_SEARCH_BUDGET_S); its answer was verified by the
+    prover's checker inside the search. A prover without a search that needs no model is refused."""
+    budget = budget_s if budget_s is not None else DEFAULT_SEARCH_BUDGET_S
+    results = []
+    for problem in problems:
+        prover = get_prover(problem.prover)
+        if not (prover.can_search and prover.search_by_default):
+            raise ProofloopError(f"--model search: the {problem.prover} prover has no search that runs without a model")
+        result = prover.search(problem, None, time_budget_s=budget, limits=limits)
+        verified = int(result.verdict is not None and result.verdict.verified)
+        status = "verified" if verified else f"{result.status.value}:{result.reason.split(':')[0] or 'none'}"
+        results.append(ProblemResult(problem.id, 1, verified, result.seconds, False, {status: 1}))
+        if on_done:
+            on_done(1)
+    return results
+
+
 def sample_problem(generator: "Generator", problem: Problem, n: int, params: "SamplingParams") -> _Sampled:
     """n samples of one problem, timed, with their candidates extracted and deduplicated."""
     prover = get_prover(problem.prover)
@@ -238,6 +267,7 @@ class ProveOutcome:
     distinct: int = 0
     seconds: float = 0.0
     reasons: Counter = field(default_factory=Counter)
+    search: dict[str, Any] = field(default_factory=dict)  # what a search tried (SearchResult.stats)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -249,6 +279,7 @@ class ProveOutcome:
             "distinct": self.distinct,
             "seconds": round(self.seconds, 3),
             "rejections": dict(self.reasons),
+            **({"search": self.search} if self.search else {}),
         }
 
 
@@ -283,9 +314,10 @@ def prove_by_search(problem: Problem, generator, n: int, params, limits: CheckLi
     """The prover's proof search (Lean: best-first tactic search); the proof found is re-checked whole."""
     prover = get_prover(problem.prover)
     if not prover.can_search:
-        raise ProofloopError(f"--search is step-by-step proof search, which the {problem.prover} prover does not have")
+        raise ProofloopError(f"--search is the prover's own search, which the {problem.prover} prover does not have")
     result = prover.search(problem, generator, params=params, samples=n, time_budget_s=budget_s, limits=limits)
-    outcome = ProveOutcome(problem.id, samples=result.nodes, distinct=result.nodes, seconds=result.seconds)
+    outcome = ProveOutcome(problem.id, samples=result.nodes, distinct=result.nodes, seconds=result.seconds,
+                           search=dict(result.stats) or {"nodes": result.nodes})
     if result.verdict is not None and result.verdict.verified:
         outcome.candidate, outcome.verdict = result.proof, result.verdict
     elif result.reason:

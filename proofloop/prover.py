@@ -13,7 +13,7 @@ import logging
 import random
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,8 +45,10 @@ class Prover:
     stop: tuple[str, ...] = ()
     # Whether `sample` draws candidates from the problem's grammar (the round-0 policy).
     can_sample: bool = False
-    # Whether `search` runs a step-by-step proof search (`proofloop prove --search`).
+    # Whether `search` runs a search of the prover's own (Lean's tactic search, the SyGuS synthesizer).
     can_search: bool = False
+    # Whether `search` works without a model (`proofloop prove` then searches by default).
+    search_by_default: bool = False
     # Independent checkers this prover can also ask (CheckLimits.cross_check), e.g. ("cvc5",);
     # a prover that declares any also takes `version(cross_check)`, the version of both.
     cross_checkers: tuple[str, ...] = ()
@@ -119,10 +121,12 @@ class Prover:
         raise ConfigError(f"the {self.name} prover has no grammar sampler")
 
     def search(
-        self, problem: Problem, generator: Generator, *, params: SamplingParams, samples: int,
-        time_budget_s: float, limits: CheckLimits,
+        self, problem: Problem, generator: Generator | None = None, *, params: SamplingParams | None = None,
+        samples: int = 1, time_budget_s: float = 300.0, limits: CheckLimits | None = None, guide: Any = None,
     ) -> SearchResult:
-        """Step-by-step proof search guided by `generator`; only where `can_search` is true."""
+        """The prover's own search, only where `can_search` is true: Lean's tactic search guided by
+        `generator`; the SyGuS synthesizer, whose `guide` prices grammar productions (None: uniform).
+        Every answer it returns has been verified by `check`."""
         raise ProofloopError(f"the {self.name} prover has no proof search (--search)")
 
     def normal_form(self, problem: Problem) -> str:
@@ -177,6 +181,8 @@ class SearchResult:
     nodes: int
     seconds: float
     reason: str = ""
+    # What the search tried, by name (terms enumerated, points, counterexamples, ...).
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 _cache: dict[str, Prover] = {}

@@ -187,3 +187,16 @@ def test_tiny_model_eval(tmp_path, problem_dir):
     assert impossible["verified"] == 0
     expected = sum(pass_at_k(2, p["verified"], 2) for p in out["per_problem"]) / 2
     assert out["pass@2"] == pytest.approx(expected)
+
+
+def test_search_eval_runs_the_synthesizer_once_per_problem(problem_dir):
+    result = run_eval("--model", "search", "--problems", str(problem_dir), "--time-budget-s", "2", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["model"] == "search" and out["n"] == 1 and out["total"] == 2
+    per = {p["id"]: p for p in out["per_problem"]}
+    assert per["anything"]["verified"] == 1 and per["anything"]["statuses"] == {"verified": 1}
+    assert per["sub/impossible"]["verified"] == 0
+    assert per["sub/impossible"]["statuses"] == {"unknown:timeout": 1}
+    assert per["sub/impossible"]["seconds"] < 4.0
+    assert out["pass@1"] == pytest.approx(0.5) and out["solved"] == 1

@@ -45,18 +45,31 @@ def test_prove_finds_a_candidate_that_rechecks(tmp_path):
 def test_prove_gives_up_with_exit_1_and_says_why(tmp_path):
     path = tmp_path / "impossible.sl"
     path.write_text(IMPOSSIBLE)
-    result = runner.invoke(app, ["prove", str(path), "--seed", "0", "--n", "4", "--batches", "2"])
+    result = runner.invoke(app, ["prove", str(path), "--sample", "--seed", "0", "--n", "4", "--batches", "2"])
     assert result.exit_code == 1
     assert "NOT PROVED: no verified candidate in 8 samples" in result.output
     assert "rejected:counterexample" in result.output
 
 
-def test_prove_search_is_lean_only(tmp_path):
+def test_prove_searches_sygus_by_default_and_reports_what_it_tried(tmp_path):
     path = tmp_path / "easy.sl"
     path.write_text(EASY)
-    result = runner.invoke(app, ["prove", str(path), "--search"])
-    assert result.exit_code == 2
-    assert "the z3 prover does not have" in result.output
+    result = runner.invoke(app, ["prove", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["status"] == "proved" and out["verdict"]["status"] == "verified"
+    assert set(out["search"]) >= {"strategy", "terms", "points", "counterexamples", "candidates"}
+    problem = get_prover("z3").load(path)[0]
+    assert get_prover("z3").check(problem, out["candidate"], CheckLimits()).verified
+
+
+def test_prove_search_gives_up_within_its_budget(tmp_path):
+    path = tmp_path / "impossible.sl"
+    path.write_text(IMPOSSIBLE)
+    result = runner.invoke(app, ["prove", str(path), "--budget-s", "1"])
+    assert result.exit_code == 1
+    assert "NOT PROVED: no verified candidate in" in result.output
+    assert "unknown:timeout" in result.output
 
 
 def test_prove_missing_file_is_a_clean_error(tmp_path):

@@ -42,8 +42,8 @@ def test_optional_hooks_have_declared_defaults():
 def test_builtin_provers_declare_their_capabilities():
     z3, lean = get_prover("z3"), get_prover("lean")
     assert isinstance(z3, Prover) and isinstance(lean, Prover)
-    assert (z3.can_sample, z3.can_search) == (True, False)
-    assert (lean.can_sample, lean.can_search) == (False, True)
+    assert (z3.can_sample, z3.can_search, z3.search_by_default) == (True, True, True)
+    assert (lean.can_sample, lean.can_search, lean.search_by_default) == (False, True, False)
     for prover in (z3, lean):
         assert 1 <= len(prover.stop) <= 4 and all(prover.stop)
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 def eval_command(
     model: Annotated[
-        str, typer.Option("--model", help="A checkpoint directory or Hugging Face id, or 'grammar' for the grammar sampler.")
+        str, typer.Option("--model", help="A checkpoint directory or Hugging Face id, 'grammar' for the grammar sampler, "
+                          "or 'search' for the prover's own search (SyGuS: the synthesizer; one run per problem).")
     ],
     problems: Annotated[
         Path, typer.Option("--problems", help="A problem file (.sl, .jsonl, ...) or a directory of them.")
@@ -44,10 +45,12 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else on stdout.")] = False,
 ) -> None:
     """pass@k of a checkpoint (or the grammar sampler) on any problem set, with a time budget per problem."""
-    from proofloop.evaluate import EvalResult, generator_for_model, load_eval_problems
+    from proofloop.evaluate import SEARCH, EvalResult, generator_for_model, load_eval_problems
     from proofloop.generate.base import SamplingParams
     from proofloop.types import CheckLimits
 
+    if model == SEARCH:
+        n, k = 1, [1]  # a search runs once per problem: pass@1 is its solved share
     ks = tuple(sorted(set(k))) if k else tuple(sorted({1, min(8, n)}))
     too_big = [x for x in ks if x > n]
     if too_big:
@@ -55,10 +58,13 @@ def eval_command(
     loaded, skipped = load_eval_problems(problems, limit)
     for path, reason in skipped:
         typer.echo(f"note: skipped {path}: {reason}", err=True)
-    generator = generator_for_model(model, loaded)
-    params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
-    results = _run_with_progress(generator, loaded, n, params, limits, time_budget_s, workers)
+    if model == SEARCH:
+        results = _search_with_progress(loaded, limits, time_budget_s)
+    else:
+        generator = generator_for_model(model, loaded)
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+        results = _run_with_progress(generator, loaded, n, params, limits, time_budget_s, workers)
     outcome = EvalResult(model, str(problems), n, ks, time_budget_s, results, skipped)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict()))
@@ -82,6 +88,18 @@ def _run_with_progress(generator, problems, n, params, limits, budget_s, workers
             on_sampled=lambda m: bar.advance(sampling, m),
             on_checked=lambda m: bar.advance(checking, m),
         )
+
+
+def _search_with_progress(problems, limits, budget_s) -> list["ProblemResult"]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from proofloop.evaluate import search_problems
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("searching", total=len(problems))
+        return search_problems(problems, limits, budget_s=budget_s, on_done=lambda m: bar.advance(task, m))
 
 
 def _print_outcome(outcome: "EvalResult") -> None:

@@ -1,8 +1,10 @@
-"""`proofloop prove PROBLEM --model PATH|grammar`: draft candidates for one problem until one verifies.
+"""`proofloop prove PROBLEM [--model PATH|grammar] [--search|--sample]`: one problem until a candidate verifies.
 
-Samples come in batches of n; each distinct candidate (by the prover's canonical form) is checked
-once, in the order drawn, and the search stops at the first verified one. For Lean, `--search`
-runs best-first tactic search over the REPL's proof states instead of whole-proof sampling.
+Sampling: samples come in batches of n; each distinct candidate (by the prover's canonical form)
+is checked once, in the order drawn, and sampling stops at the first verified one. Search: the
+prover's own search (Lean: best-first tactic search over the REPL's proof states, guided by the
+model; SyGuS: the synthesizer of provers/z3/synth). A prover whose search needs no model (the
+SyGuS one, `Prover.search_by_default`) searches unless a model is given or `--sample` is.
 The work is done by proofloop.evaluate; this module parses options and prints.
 """
 
@@ -35,8 +37,13 @@ def prove(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Processes that check a batch's candidates (1: this process).")
     ] = 1,
-    search: Annotated[bool, typer.Option("--search", help="Lean: best-first tactic search instead of whole proofs.")] = False,
-    budget_s: Annotated[float, typer.Option("--budget-s", min=1.0, help="Time budget of --search, in seconds.")] = 300.0,
+    search: Annotated[
+        bool | None,
+        typer.Option("--search/--sample", help="The prover's own search (Lean: tactic search; SyGuS: the synthesizer) "
+                     "or whole-candidate sampling; default: search where the prover's search needs no model "
+                     "(SyGuS) and no --model is given, else sampling."),
+    ] = None,
+    budget_s: Annotated[float, typer.Option("--budget-s", min=0.1, help="Time budget of the search, in seconds.")] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else.")] = False,
 ) -> None:
     """Draft candidates for one problem with a model (or the grammar sampler) until one verifies."""
@@ -46,9 +53,12 @@ def prove(
     from proofloop.executors import CheckPool
     from proofloop.generate import SamplingParams
     from proofloop.problemfile import load_problem
+    from proofloop.prover import get_prover
     from proofloop.render import print_verdict
 
     problem = load_problem(problem_file, theorem)
+    if search is None:
+        search = get_prover(problem.prover).search_by_default and model == "grammar"
     generator = generator_for_model(model, [problem])
     params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
@@ -66,10 +76,15 @@ def prove(
             print_verdict(console, outcome.verdict)
         else:
             tried = ", ".join(f"{k} x{v}" for k, v in outcome.reasons.most_common()) or "nothing to check"
-            console.print(f"[bold red]NOT PROVED[/]: no verified candidate in {outcome.samples} samples "
+            what = "search nodes" if outcome.search else "samples"
+            console.print(f"[bold red]NOT PROVED[/]: no verified candidate in {outcome.samples} {what} "
                           f"({outcome.distinct} distinct): {tried}")
-        console.print(f"samples: {outcome.samples}  distinct: {outcome.distinct}  seconds: {outcome.seconds:.2f}",
-                      style="dim")
+        if outcome.search:
+            shown = "  ".join(f"{k}: {v}" for k, v in outcome.search.items())
+            console.print(f"{shown}  seconds: {outcome.seconds:.2f}", style="dim")
+        else:
+            console.print(f"samples: {outcome.samples}  distinct: {outcome.distinct}  seconds: {outcome.seconds:.2f}",
+                          style="dim")
     raise typer.Exit(0 if outcome.candidate is not None else 1)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import z3
 
 from proofloop.errors import ProblemFormatError
-from proofloop.prover import Prover
+from proofloop.prover import Prover, SearchResult
 from proofloop.types import CheckLimits, Problem, Split, Verdict
 from provers.z3 import candidate as _candidate
 from provers.z3 import prompt as _prompt
@@ -73,6 +73,8 @@ class Z3Prover(Prover):
     cross_checkers = ("cvc5",)
     stop = _prompt.STOP
     can_sample = True
+    can_search = True
+    search_by_default = True
 
     def version(self, cross_check: str = "") -> str:
         """The Z3 version string, recorded in every verdict; with a cross-check, both ("4.16.0, cvc5 1.4.2")."""
@@ -170,6 +172,18 @@ class Z3Prover(Prover):
         from provers.z3.sampler import sample
 
         return sample(self.parsed(problem), n, rng, max_size=max_size)
+
+    def search(
+        self, problem: Problem, generator=None, *, params=None, samples: int = 1, time_budget_s: float = 30.0,
+        limits: CheckLimits | None = None, guide=None,
+    ) -> SearchResult:
+        """The synthesizer (provers/z3/synth): enumeration, CEGIS, decision trees, invariant search.
+
+        A generator is not used (a learned guide comes in through `guide`, see synth/cost.py);
+        the answer, if any, is verified by `check`."""
+        from provers.z3.synth import synthesize
+
+        return synthesize(problem, guide=guide, time_budget_s=time_budget_s, limits=limits)
 
     def trivial_candidates(self, problem: Problem) -> list[str]:
         """Every synth-fun answering the same trivial body: 0, 1, true, false, or a parameter of its
