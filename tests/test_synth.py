@@ -19,18 +19,10 @@ from provers.z3.synth.grammars import default_rules, shape
 from provers.z3.synth.simplify import simplify
 from provers.z3.synth.unify import Leaf, Split, learn, to_term
 from provers.z3.terms import APP, BOOL, INT, Term, lit, term_text, var
+from sygus_texts import MAX2
+
 
 prover = Z3Prover()
-
-MAX2 = """(set-logic LIA)
-(synth-fun max2 ((x Int) (y Int)) Int)
-(declare-var x Int)
-(declare-var y Int)
-(constraint (>= (max2 x y) x))
-(constraint (>= (max2 x y) y))
-(constraint (or (= x (max2 x y)) (= y (max2 x y))))
-(check-synth)
-"""
 
 # Three branches: EUSolver's divide and conquer needs two predicates.
 CLAMP = """(set-logic LIA)

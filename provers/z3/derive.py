@@ -100,9 +100,9 @@ class GrammarDeriver:
             return symbol_text(self.rng.choice([n for n, s in self.params if s == p.payload])), None
         if p.kind == "chain":
             return self.term(p.payload, budget, chains + 1)  # type: ignore[arg-type]
-        return self._app(nt, p, budget)
+        return self.add_app(nt, p, budget)
 
-    def _app(self, nt: str, p: Production, budget: int) -> tuple[str, int | None]:
+    def add_app(self, nt: str, p: Production, budget: int) -> tuple[str, int | None]:
         kind, op, indices = p.payload  # type: ignore[misc]
         head = symbol_text(op) if kind == CALL else (f"(_ {op} {' '.join(map(str, indices))})" if indices else op)
         mins = [self.min[c] for c in p.children]

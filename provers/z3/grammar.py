@@ -194,13 +194,13 @@ def derivable(rules: Rules, body: Term) -> tuple[bool, Term | None]:
 # Default grammars (for the sampler, when a problem has none).
 
 
-def _app(rules: Rules, nt: str, op: str, *children: str, indices: tuple = ()) -> None:
+def add_app(rules: Rules, nt: str, op: str, *children: str, indices: tuple = ()) -> None:
     key = (APP, op, indices)
     rules.apps[(key, len(children))].append((nt, children))
     rules.productions[nt].append(Production("app", key, children))
 
 
-def _leaves(rules: Rules, nt: str, sort: str, params, constants) -> None:
+def add_leaves(rules: Rules, nt: str, sort: str, params, constants) -> None:
     for i, (_, s) in enumerate(params):
         if s == sort:
             rules.params[i].add(nt)
@@ -221,31 +221,31 @@ def default_rules(params, sort: str, theories: frozenset[str], constants: dict[s
     start = rules.nonterminal("Start", sort)
     if width is not None:
         term_nt = start
-        _leaves(rules, start, sort, params, constants.get(sort, [0, 1]))
+        add_leaves(rules, start, sort, params, constants.get(sort, [0, 1]))
         for op in ("bvadd", "bvsub", "bvand", "bvor", "bvxor", "bvshl", "bvlshr"):
-            _app(rules, start, op, start, start)
+            add_app(rules, start, op, start, start)
         for op in ("bvnot", "bvneg"):
-            _app(rules, start, op, start)
+            add_app(rules, start, op, start)
     elif "int" in theories and (sort == INT or ints):
         term_nt = start if sort == INT else rules.nonterminal("I", INT)
-        _leaves(rules, term_nt, INT, params, constants.get(INT, [0, 1]))
+        add_leaves(rules, term_nt, INT, params, constants.get(INT, [0, 1]))
         for op in ("+", "-"):
-            _app(rules, term_nt, op, term_nt, term_nt)
+            add_app(rules, term_nt, op, term_nt, term_nt)
         if "nonlinear" in theories:
-            _app(rules, term_nt, "*", term_nt, term_nt)
+            add_app(rules, term_nt, "*", term_nt, term_nt)
     else:
         term_nt = ""
     cond = start if sort == BOOL else rules.nonterminal("B", BOOL)
-    _leaves(rules, cond, BOOL, params, [True, False] if sort == BOOL else [])
+    add_leaves(rules, cond, BOOL, params, [True, False] if sort == BOOL else [])
     if term_nt:
         comparisons = ("bvule", "bvult", "=") if width is not None else ("<=", "<", "=", ">=")
         for op in comparisons:
-            _app(rules, cond, op, term_nt, term_nt)
+            add_app(rules, cond, op, term_nt, term_nt)
         if sort != BOOL:
-            _app(rules, term_nt, "ite", cond, term_nt, term_nt)
+            add_app(rules, term_nt, "ite", cond, term_nt, term_nt)
     for op in ("and", "or"):
-        _app(rules, cond, op, cond, cond)
-    _app(rules, cond, "not", cond)
+        add_app(rules, cond, op, cond, cond)
+    add_app(rules, cond, "not", cond)
     return rules
 
 
@@ -254,26 +254,26 @@ def _invariant_grammar(rules: Rules, params, ints, constants) -> None:
     atom = rules.nonterminal("Atom", BOOL)
     rules.chains_to[atom].add(start)
     rules.productions[start].append(Production("chain", atom))
-    _app(rules, start, "and", start, start)
-    _app(rules, start, "or", start, start)
+    add_app(rules, start, "and", start, start)
+    add_app(rules, start, "or", start, start)
     bools = [(i, p) for i, p in enumerate(params) if p[1] == BOOL]
     for i, _ in bools:
         rules.params[i].add(atom)
         rules.productions[atom].append(Production("param", i))
     if bools:
-        _app(rules, atom, "not", atom)
+        add_app(rules, atom, "not", atom)
     if ints:
         v = rules.nonterminal("V", INT)
         k = rules.nonterminal("K", INT)
-        _leaves(rules, v, INT, params, [])
-        _leaves(rules, k, INT, [], constants)
+        add_leaves(rules, v, INT, params, [])
+        add_leaves(rules, k, INT, [], constants)
         for op in ("<=", ">=", "="):
-            _app(rules, atom, op, v, k)
+            add_app(rules, atom, op, v, k)
         for op in ("<=", "<", "="):
-            _app(rules, atom, op, v, v)
+            add_app(rules, atom, op, v, v)
         s = rules.nonterminal("Sum", INT)
-        _app(rules, s, "+", v, v)
-        _app(rules, atom, "<=", s, k)
-        _app(rules, atom, ">=", s, k)
+        add_app(rules, s, "+", v, v)
+        add_app(rules, atom, "<=", s, k)
+        add_app(rules, atom, ">=", s, k)
     if not bools and not ints:
-        _leaves(rules, atom, BOOL, [], [True, False])
+        add_leaves(rules, atom, BOOL, [], [True, False])

@@ -342,12 +342,12 @@ class _Loader:
             self.variables[n] = s
         xs = [Symbol(n) for n, _ in state]
         ps = [Symbol(n) for n, _ in primed]
-        inv_x, inv_p = _app(inv.name, xs), _app(inv.name, ps)
+        inv_x, inv_p = add_app(inv.name, xs), add_app(inv.name, ps)
         implies, and_ = Symbol("=>"), Symbol("and")
         self.constraints += [
-            Constraint((implies, _app(form[2], xs), inv_x), line, "initiation"),
-            Constraint((implies, (and_, inv_x, _app(form[3], xs + ps)), inv_p), line, "consecution"),
-            Constraint((implies, inv_x, _app(form[4], xs)), line, "safety"),
+            Constraint((implies, add_app(form[2], xs), inv_x), line, "initiation"),
+            Constraint((implies, (and_, inv_x, add_app(form[3], xs + ps)), inv_p), line, "consecution"),
+            Constraint((implies, inv_x, add_app(form[4], xs)), line, "safety"),
         ]
         self.invariants.append(InvConstraint(inv.name, form[2], form[3], form[4], state, primed, line))
         self.constrained.add(inv.name)
@@ -459,7 +459,7 @@ def _feature(what: str) -> str:
     return what if what.startswith("unsupported feature") else f"unsupported feature: {what}"
 
 
-def _app(name: str, args: list[Symbol]) -> SExpr:
+def add_app(name: str, args: list[Symbol]) -> SExpr:
     return (Symbol(name), *args) if args else Symbol(name)
 
 

@@ -87,16 +87,16 @@ def _term(params, ints, cs) -> Term:
         if c == 0:
             continue
         v = var(params[i][0], INT, i)
-        parts.append(v if c == 1 else _app("*", lit(c, INT), v))
+        parts.append(v if c == 1 else add_app("*", lit(c, INT), v))
     if cs[-1] != 0 or not parts:
         parts.append(lit(cs[-1], INT))
     out = parts[0]
     for p in parts[1:]:
-        out = _app("+", out, p)
+        out = add_app("+", out, p)
     return out
 
 
-def _app(op: str, *args: Term) -> Term:
+def add_app(op: str, *args: Term) -> Term:
     t = Term(APP, op, args, INT, ())
     t.depth = 1 + max(a.depth for a in args)
     return t

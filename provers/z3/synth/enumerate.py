@@ -108,7 +108,7 @@ class Enumerator:
             if p.kind == "app":
                 self._apps(nt, p, c - cost, new)
             elif cost == c:
-                self._leaves(nt, p, new)
+                self.add_leaves(nt, p, new)
         self._chains(new)
         for nt, block in new.items():
             self.blocks[nt][c] = block
@@ -129,7 +129,7 @@ class Enumerator:
             raise OutOfSpace(f"{self.count} terms of {self.width} values")
         return True
 
-    def _leaves(self, nt: str, p, new: dict[str, Block]) -> None:
+    def add_leaves(self, nt: str, p, new: dict[str, Block]) -> None:
         sort = self.rules.sorts[nt]
         if p.kind == "param":
             self._add(nt, var(self.params[p.payload][0], sort, p.payload), self.inputs[p.payload], new)

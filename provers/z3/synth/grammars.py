@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from provers.z3.grammar import Production, Rules, compile_grammar
+from provers.z3.grammar import Production, Rules, add_app, add_leaves, compile_grammar
 from provers.z3.grammar import default_rules as logic_rules
 from provers.z3.sygus import SygusProblem, SynthFun
-from provers.z3.terms import APP, BOOL, CALL, INT, FunSig
+from provers.z3.terms import BOOL, CALL, INT, FunSig
 
 
 @dataclass(frozen=True)
@@ -22,22 +22,6 @@ class Shape:
 
     ite: int | None  # index of the ite production in rules.productions[start]
     condition: str | None
-
-
-def _app(rules: Rules, nt: str, op: str, *children: str) -> None:
-    key = (APP, op, ())
-    rules.apps[(key, len(children))].append((nt, children))
-    rules.productions[nt].append(Production("app", key, children))
-
-
-def _leaves(rules: Rules, nt: str, sort: str, params, constants) -> None:
-    for i, (_, s) in enumerate(params):
-        if s == sort:
-            rules.params[i].add(nt)
-            rules.productions[nt].append(Production("param", i))
-    for value in constants:
-        rules.lits[(value, sort)].add(nt)
-        rules.productions[nt].append(Production("lit", (value, sort)))
 
 
 # Problem helpers of at most this many integer arguments join the default grammar.
@@ -56,9 +40,9 @@ def default_rules(fun: SynthFun, int_constants: list[int], helpers: tuple = ()) 
         start = rules.nonterminal("Start", BOOL)
         cond = start
         term = rules.nonterminal("Term", INT)
-    _leaves(rules, term, INT, fun.params, int_constants)
-    _app(rules, term, "+", term, term)
-    _app(rules, term, "-", term, term)
+    add_leaves(rules, term, INT, fun.params, int_constants)
+    add_app(rules, term, "+", term, term)
+    add_app(rules, term, "-", term, term)
     for h in helpers:
         if h.uses_variables or h.sort != INT or not 0 < len(h.params) <= MAX_HELPER_ARITY:
             continue
@@ -67,14 +51,14 @@ def default_rules(fun: SynthFun, int_constants: list[int], helpers: tuple = ()) 
             children = (term,) * len(h.params)
             rules.apps[(key, len(children))].append((term, children))
             rules.productions[term].append(Production("app", key, children))
-    _leaves(rules, cond, BOOL, fun.params, [True, False] if fun.sort == BOOL else [])
+    add_leaves(rules, cond, BOOL, fun.params, [True, False] if fun.sort == BOOL else [])
     for op in ("<=", "<", "="):
-        _app(rules, cond, op, term, term)
-    _app(rules, cond, "and", cond, cond)
-    _app(rules, cond, "or", cond, cond)
-    _app(rules, cond, "not", cond)
+        add_app(rules, cond, op, term, term)
+    add_app(rules, cond, "and", cond, cond)
+    add_app(rules, cond, "or", cond, cond)
+    add_app(rules, cond, "not", cond)
     if fun.sort == INT:
-        _app(rules, start, "ite", cond, start, start)
+        add_app(rules, start, "ite", cond, start, start)
     return rules
 
 

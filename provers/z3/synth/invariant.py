@@ -58,7 +58,7 @@ SAMPLE_STEPS = 12
 MINIMISE_S = 2.0
 
 
-def _app(op: str, *args: Term, sort: str = BOOL) -> Term:
+def add_app(op: str, *args: Term, sort: str = BOOL) -> Term:
     t = Term(APP, op, tuple(args), sort, ())
     t.depth = 1 + max(a.depth for a in args)
     return t
@@ -204,18 +204,18 @@ class InvariantSearch:
         out: list[Term] = []
         seed: list[Term] = []
         for b in bools:
-            out += [b, _app("not", b)]
+            out += [b, add_app("not", b)]
         for v in ints:
             for c in consts:
-                out += [_app(">=", v, lit(c, INT)), _app("<=", v, lit(c, INT))]
-                seed += [_app(">=", v, lit(c, INT)), _app("<=", v, lit(c, INT))]
+                out += [add_app(">=", v, lit(c, INT)), add_app("<=", v, lit(c, INT))]
+                seed += [add_app(">=", v, lit(c, INT)), add_app("<=", v, lit(c, INT))]
         for v, w in itertools.combinations(ints, 2):
-            out += [_app("<=", v, w), _app(">=", v, w), _app("=", v, w)]
-            seed += [_app("<=", v, w), _app(">=", v, w), _app("<", v, w), _app(">", v, w)]
-            diff, total = _app("-", v, w, sort=INT), _app("+", v, w, sort=INT)
+            out += [add_app("<=", v, w), add_app(">=", v, w), add_app("=", v, w)]
+            seed += [add_app("<=", v, w), add_app(">=", v, w), add_app("<", v, w), add_app(">", v, w)]
+            diff, total = add_app("-", v, w, sort=INT), add_app("+", v, w, sort=INT)
             for c in consts:
-                out += [_app("<=", diff, lit(c, INT)), _app(">=", diff, lit(c, INT)),
-                        _app("<=", total, lit(c, INT)), _app(">=", total, lit(c, INT))]
+                out += [add_app("<=", diff, lit(c, INT)), add_app(">=", diff, lit(c, INT)),
+                        add_app("<=", total, lit(c, INT)), add_app(">=", total, lit(c, INT))]
         out += self.equalities(ints)
         found = self.condition_atoms()
         out += found
@@ -232,12 +232,12 @@ class InvariantSearch:
                 if node.kind == APP and node.sort == BOOL and node.op in ("<", "<=", ">", ">=", "=") and _pure(node):
                     if node.args[0].sort == INT:
                         out.append(node)
-                        out.append(_app("not", node))
+                        out.append(add_app("not", node))
         others = [self.X[i] for i in range(len(self.params)) if i not in self.assigned]
         if others:
             for formula in (z3.ForAll(others, self.post), z3.Exists(others, self.pre)):
                 for atom in self._projected_atoms(formula):
-                    out += [atom, _app("not", atom)]
+                    out += [atom, add_app("not", atom)]
         return out
 
     def _projected_atoms(self, formula: z3.ExprRef) -> list[Term]:
@@ -279,11 +279,11 @@ class InvariantSearch:
                 if c == 1:
                     terms.append(v)
                 elif c != 0:
-                    terms.append(_app("*", lit(c, INT), v, sort=INT))
+                    terms.append(add_app("*", lit(c, INT), v, sort=INT))
             if not terms:
                 continue
-            lhs = terms[0] if len(terms) == 1 else _app("+", *terms, sort=INT)
-            out.append(_app("=", lhs, lit(-coeffs[-1], INT)))
+            lhs = terms[0] if len(terms) == 1 else add_app("+", *terms, sort=INT)
+            out.append(add_app("=", lhs, lit(-coeffs[-1], INT)))
         return out
 
     # -- Houdini -----------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ class InvariantSearch:
     def _body(self, conj: list[Term]) -> Term:
         if not conj:
             return lit(True, BOOL)
-        return conj[0] if len(conj) == 1 else _app("and", *conj)
+        return conj[0] if len(conj) == 1 else add_app("and", *conj)
 
     def minimise(self, conj: list[Term]) -> list[Term]:
         """Drop atoms (last first) while the rest stays inductive and safe: a shorter answer."""
@@ -371,7 +371,7 @@ class InvariantSearch:
         return None
 
     def clauses(self, seed: list[Term]) -> list[Term]:
-        return [_app("or", a, b) for a, b in itertools.combinations(seed, 2)]
+        return [add_app("or", a, b) for a, b in itertools.combinations(seed, 2)]
 
     def _on_samples(self, atoms: list[Term]) -> list[Term]:
         if not self.samples:
@@ -397,7 +397,7 @@ def _from_z3(e: z3.ExprRef, index: dict[int, int], params) -> Term | None:
     kind = e.decl().kind() if z3.is_app(e) else None
     if kind in _Z3_CMP:
         args = [_from_z3(a, index, params) for a in e.children()]
-        return None if any(a is None for a in args) or len(args) != 2 else _app(_Z3_CMP[kind], *args)
+        return None if any(a is None for a in args) or len(args) != 2 else add_app(_Z3_CMP[kind], *args)
     if z3.is_int_value(e):
         return lit(e.as_long(), INT)
     if z3.is_const(e) and e.get_id() in index:
@@ -410,7 +410,7 @@ def _from_z3(e: z3.ExprRef, index: dict[int, int], params) -> Term | None:
             return None
         if kind == z3.Z3_OP_MUL and sum(1 for a in args if a.kind != LIT) > 1:
             return None
-        return _app(ops[kind], *args, sort=INT)
+        return add_app(ops[kind], *args, sort=INT)
     return None
 
 

@@ -267,7 +267,7 @@ def precondition_maker(spec: Spec, name: str) -> Callable[[Term], Term] | None:
 
     body = _conjoin(spec.constraints)
     if spec.assumptions:
-        body = _app("=>", (_conjoin(spec.assumptions), body))
+        body = add_app("=>", (_conjoin(spec.assumptions), body))
     body = over_params(body)
 
     def pre(t: Term) -> Term:
@@ -281,7 +281,7 @@ def precondition_maker(spec: Spec, name: str) -> Callable[[Term], Term] | None:
     return pre
 
 
-def _app(op: str, args: tuple[Term, ...]) -> Term:
+def add_app(op: str, args: tuple[Term, ...]) -> Term:
     from provers.z3.terms import APP
 
     t = Term(APP, op, args, BOOL, ())
@@ -290,7 +290,7 @@ def _app(op: str, args: tuple[Term, ...]) -> Term:
 
 
 def _conjoin(terms: list[Term]) -> Term:
-    return terms[0] if len(terms) == 1 else _app("and", tuple(terms))
+    return terms[0] if len(terms) == 1 else add_app("and", tuple(terms))
 
 
 def definitions(spec: Spec) -> dict[str, list[tuple[Term, dict[str, int]]]]:
