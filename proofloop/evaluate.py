@@ -26,7 +26,7 @@ from proofloop.generate.base import Completion
 from proofloop.metrics import bootstrap_ci, distinct_n, mean_pass_at_k, mean_token_entropy, pass_at_k_by_problem
 from proofloop.metrics import unique_per_solved as unique_per_solved_metric
 from proofloop.problemfile import JSONL_SUFFIX, load_problems
-from proofloop.prover import get_prover, prover_names
+from proofloop.prover import SearchResult, get_prover, prover_names
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 if TYPE_CHECKING:
@@ -199,21 +199,23 @@ def evaluate_problems(
 def search_problems(
     problems: Sequence[Problem],
     limits: CheckLimits,
+    pool: "CheckPool",
     *,
     budget_s: float | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> list[ProblemResult]:
     """The prover's own search on every problem (no model): one result per problem, n = 1.
 
-    Each search gets `budget_s` (default DEFAULT_SEARCH_BUDGET_S); its answer was verified by the
-    prover's checker inside the search. A prover without a search that needs no model is refused."""
+    Each search gets `budget_s` (default DEFAULT_SEARCH_BUDGET_S); its answer counts only when the
+    check pool, with the same limits as every other check, verifies it again (`recheck_found`).
+    A prover without a search that needs no model is refused."""
     budget = budget_s if budget_s is not None else DEFAULT_SEARCH_BUDGET_S
     results = []
     for problem in problems:
         prover = get_prover(problem.prover)
         if not (prover.can_search and prover.search_by_default):
             raise ProofloopError(f"--model search: the {problem.prover} prover has no search that runs without a model")
-        result = prover.search(problem, None, time_budget_s=budget, limits=limits)
+        result = recheck_found(prover.search(problem, None, time_budget_s=budget, limits=limits), problem, limits, pool)
         verified = int(result.verdict is not None and result.verdict.verified)
         status = "verified" if verified else f"{result.status.value}:{result.reason.split(':')[0] or 'none'}"
         results.append(ProblemResult(problem.id, 1, verified, result.seconds, False, {status: 1}))
@@ -310,12 +312,28 @@ def prove_by_sampling(
     return outcome
 
 
-def prove_by_search(problem: Problem, generator, n: int, params, limits: CheckLimits, budget_s: float) -> ProveOutcome:
-    """The prover's proof search (Lean: best-first tactic search); the proof found is re-checked whole."""
+def recheck_found(result: SearchResult, problem: Problem, limits: CheckLimits, pool: "CheckPool") -> SearchResult:
+    """A search's answer checked again, whole, through the check pool (the one checking path: its
+    memory limit, hard deadline and error handling); an answer the pool does not verify is not one."""
+    if result.proof is None or result.verdict is None or not result.verdict.verified:
+        return result
+    (verdict,) = pool.check_batch([(problem, result.proof)], limits)
+    if verdict.verified:
+        return replace(result, verdict=verdict)
+    return replace(result, status=verdict.status, proof=None, verdict=verdict,
+                   reason=f"recheck: {verdict.reason or verdict.status.value}")
+
+
+def prove_by_search(
+    problem: Problem, generator, n: int, params, limits: CheckLimits, budget_s: float, pool: "CheckPool"
+) -> ProveOutcome:
+    """The prover's proof search (Lean: best-first tactic search, SyGuS: the synthesizer); the
+    proof found is re-checked whole through the check pool."""
     prover = get_prover(problem.prover)
     if not prover.can_search:
         raise ProofloopError(f"--search is the prover's own search, which the {problem.prover} prover does not have")
     result = prover.search(problem, generator, params=params, samples=n, time_budget_s=budget_s, limits=limits)
+    result = recheck_found(result, problem, limits, pool)
     outcome = ProveOutcome(problem.id, samples=result.nodes, distinct=result.nodes, seconds=result.seconds,
                            search=dict(result.stats) or {"nodes": result.nodes})
     if result.verdict is not None and result.verdict.verified:

@@ -283,3 +283,20 @@ def test_affine_terms_recover_a_linear_piece_among_outliers():
     outputs = [3 * x - 2 * y + 5 if i % 3 else 7 for i, (x, y) in enumerate(inputs)]
     terms = affine_terms(params, inputs, outputs, rng)
     assert term_text(terms[0]) == "(+ (+ (* 3 x) (* -2 y)) 5)"
+
+
+def test_a_found_answer_counts_only_when_the_check_pool_verifies_it_again():
+    from types import SimpleNamespace
+
+    from proofloop.evaluate import recheck_found
+    from proofloop.executors import CheckPool
+    from proofloop.types import Verdict
+
+    found = prover.search(problem(MAX2), None, time_budget_s=10.0)
+    assert found.verdict.verified
+    with CheckPool("local", 1) as pool:
+        again = recheck_found(found, problem(MAX2), CheckLimits(timeout_s=5), pool)
+    assert again.verdict.verified and again.proof == found.proof
+    refusing = SimpleNamespace(check_batch=lambda items, limits: [Verdict(Status.UNKNOWN, "z3", "v", reason="resource")])
+    lost = recheck_found(found, problem(MAX2), CheckLimits(timeout_s=5), refusing)
+    assert lost.proof is None and lost.status is Status.UNKNOWN and lost.reason == "recheck: resource"

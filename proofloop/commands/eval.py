@@ -60,7 +60,7 @@ def eval_command(
         typer.echo(f"note: skipped {path}: {reason}", err=True)
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
     if model == SEARCH:
-        results = _search_with_progress(loaded, limits, time_budget_s)
+        results = _search_with_progress(loaded, limits, time_budget_s, workers)
     else:
         generator = generator_for_model(model, loaded)
         params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
@@ -90,16 +90,17 @@ def _run_with_progress(generator, problems, n, params, limits, budget_s, workers
         )
 
 
-def _search_with_progress(problems, limits, budget_s) -> list["ProblemResult"]:
+def _search_with_progress(problems, limits, budget_s, workers) -> list["ProblemResult"]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from proofloop.evaluate import search_problems
+    from proofloop.executors import CheckPool
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar, CheckPool("local", workers) as pool:
         task = bar.add_task("searching", total=len(problems))
-        return search_problems(problems, limits, budget_s=budget_s, on_done=lambda m: bar.advance(task, m))
+        return search_problems(problems, limits, pool, budget_s=budget_s, on_done=lambda m: bar.advance(task, m))
 
 
 def _print_outcome(outcome: "EvalResult") -> None:

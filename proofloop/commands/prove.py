@@ -62,10 +62,10 @@ def prove(
     generator = generator_for_model(model, [problem])
     params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
-    if search:
-        outcome = prove_by_search(problem, generator, n, params, limits, budget_s)
-    else:
-        with CheckPool("local", workers) as pool:
+    with CheckPool("local", workers) as pool:
+        if search:
+            outcome = prove_by_search(problem, generator, n, params, limits, budget_s, pool)
+        else:
             outcome = prove_by_sampling(problem, generator, n, batches, params, limits, pool)
     if as_json:
         typer.echo(json.dumps(outcome.to_dict()))
