@@ -19,3 +19,13 @@ INV = """(set-logic LIA)
 (inv-constraint inv-f pre-f trans-f post-f)
 (check-synth)
 """
+
+
+# Contradictory constraints: no candidate can verify.
+IMPOSSIBLE = """(set-logic LIA)
+(synth-fun g ((x Int)) Int)
+(declare-var x Int)
+(constraint (= (g 0) 0))
+(constraint (= (g 0) 1))
+(check-synth)
+"""

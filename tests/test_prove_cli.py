@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from proofloop.cli import app
 from proofloop.prover import get_prover
 from proofloop.types import CheckLimits
+from sygus_texts import IMPOSSIBLE
 
 runner = CliRunner()
 
@@ -19,16 +20,6 @@ EASY = """(set-logic LIA)
 (constraint (= (f x y) (+ y x)))
 (check-synth)
 """
-
-# Contradictory constraints: no candidate can verify.
-IMPOSSIBLE = """(set-logic LIA)
-(synth-fun g ((x Int)) Int)
-(declare-var x Int)
-(constraint (= (g 0) 0))
-(constraint (= (g 0) 1))
-(check-synth)
-"""
-
 
 def test_prove_finds_a_candidate_that_rechecks(tmp_path):
     path = tmp_path / "easy.sl"

@@ -19,7 +19,7 @@ from provers.z3.synth.grammars import default_rules, shape
 from provers.z3.synth.simplify import simplify
 from provers.z3.synth.unify import Leaf, Split, learn, to_term
 from provers.z3.terms import APP, BOOL, INT, Term, lit, term_text, var
-from sygus_texts import MAX2
+from sygus_texts import IMPOSSIBLE, MAX2
 
 
 prover = Z3Prover()
@@ -70,15 +70,6 @@ INVARIANT = """(set-logic LIA)
   (and (< x 10) (= x! (+ x 1)) (= y! (- y 1))))
 (define-fun post ((x Int) (y Int)) Bool (=> (>= x 10) (= y 0)))
 (inv-constraint inv pre trans post)
-(check-synth)
-"""
-
-# Contradictory: no function satisfies it.
-IMPOSSIBLE = """(set-logic LIA)
-(synth-fun g ((x Int)) Int)
-(declare-var x Int)
-(constraint (= (g 0) 0))
-(constraint (= (g 0) 1))
 (check-synth)
 """
 

@@ -35,7 +35,7 @@ from provers.z3.build import to_z3, z3_sort
 from provers.z3.constants import problem_literals
 from provers.z3.synth.cegis import Stats
 from provers.z3.synth.enumerate import OutOfTime
-from provers.z3.synth.oracle import Unknown
+from provers.z3.synth.oracle import HelperCalls, Unknown
 from provers.z3.synth.values import INT_DTYPE, Unsupported, evaluate
 from provers.z3.terms import (
     APP,
@@ -88,7 +88,7 @@ class InvariantSearch:
         sorts = [z3_sort(s, self.ctx) for s in self.fun.param_sorts]
         self.X = [z3.Const(f"s{i}", s) for i, s in enumerate(sorts)]
         self.Y = [z3.Const(f"t{i}", s) for i, s in enumerate(sorts)]
-        self._helpers: dict[str, z3.ExprRef] = {}
+        self._call = HelperCalls(self.problem, self.compiled, self.ctx)
         self.pre_term = compiled.helper_term(self.inv.pre)
         self.trans_term = compiled.helper_term(self.inv.trans)
         self.post_term = compiled.helper_term(self.inv.post)
@@ -106,12 +106,6 @@ class InvariantSearch:
     def _z3(self, term: Term, args: list[z3.ExprRef]) -> z3.ExprRef:
         return to_z3(term, self.ctx, args, self._call)
 
-    def _call(self, name: str, args: list[z3.ExprRef]) -> z3.ExprRef:
-        if name not in self._helpers:
-            helper = self.problem.helper(name)
-            params = [z3.Var(i, z3_sort(s, self.ctx)) for i, s in enumerate(helper.param_sorts)]
-            self._helpers[name] = to_z3(self.compiled.helper_term(name), self.ctx, params, self._call)
-        return z3.substitute_vars(self._helpers[name], *args) if args else self._helpers[name]
 
     def _solve(self, *formulas) -> z3.ModelRef | None:
         remaining = self.deadline - time.perf_counter()

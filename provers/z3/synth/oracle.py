@@ -24,6 +24,22 @@ class Unknown(Exception):
     """Z3 gave no answer (timeout, incomplete)."""
 
 
+class HelperCalls:
+    """Calls of the problem's `define-fun` helpers, as Z3 terms in one context: each helper's body
+    is translated once (with de Bruijn variables) and substituted at every call."""
+
+    def __init__(self, problem, compiled, ctx: z3.Context):
+        self.problem, self.compiled, self.ctx = problem, compiled, ctx
+        self.bodies: dict[str, z3.ExprRef] = {}
+
+    def __call__(self, name: str, args: list[z3.ExprRef]) -> z3.ExprRef:
+        if name not in self.bodies:
+            helper = self.problem.helper(name)
+            params = [z3.Var(i, z3_sort(s, self.ctx)) for i, s in enumerate(helper.param_sorts)]
+            self.bodies[name] = to_z3(self.compiled.helper_term(name), self.ctx, params, self)
+        return z3.substitute_vars(self.bodies[name], *args) if args else self.bodies[name]
+
+
 class FunOracle:
     def __init__(self, compiled):
         self.compiled = compiled
@@ -39,7 +55,7 @@ class FunOracle:
             for f in self.problem.synth_funs
         }
         self.consts = {name: z3.Const(name, z3_sort(sort, self.ctx)) for name, sort in self.problem.variables}
-        self._helpers: dict[str, z3.ExprRef] = {}
+        self._call_helper = HelperCalls(self.problem, compiled, self.ctx)
         self.queries = 0
 
     def body(self, name: str, term: Term) -> z3.ExprRef:
@@ -47,12 +63,6 @@ class FunOracle:
         params = [z3.Var(i, z3_sort(s, self.ctx)) for i, s in enumerate(f.param_sorts)]
         return to_z3(term, self.ctx, params, self._call_helper)
 
-    def _call_helper(self, name: str, args: list[z3.ExprRef]) -> z3.ExprRef:
-        if name not in self._helpers:
-            helper = self.problem.helper(name)
-            params = [z3.Var(i, z3_sort(s, self.ctx)) for i, s in enumerate(helper.param_sorts)]
-            self._helpers[name] = to_z3(self.compiled.helper_term(name), self.ctx, params, self._call_helper)
-        return z3.substitute_vars(self._helpers[name], *args) if args else self._helpers[name]
 
     def counterexample(self, bodies: dict[str, Term], deadline: float) -> Point | None:
         """A point where the candidate fails, or None when it satisfies the spec; raises Unknown
