@@ -238,6 +238,29 @@ class LoopSection(_Section):
         return self
 
 
+class SearchSection(_Section):
+    policy: bool = Field(
+        False,
+        description="Each round's policy is the prover's own search (SyGuS: the synthesizer) guided by the round's "
+        "guide, instead of sampling a model: it runs on every train problem under budget_s, its verified answers "
+        "enter the dataset like any sample, and the guide is refitted from the dataset after the round "
+        "(docs/search.md). Round 0 searches with the uniform cost.",
+    )
+    budget_s: float = Field(2.0, gt=0.0, description="Seconds per search (one problem, one run).")
+    guide: Literal["uniform", "pcfg", "phog", "model", "mix"] = Field(
+        "phog",
+        description="What each round fits: uniform (no learning: the baseline), pcfg (production counts per sort), "
+        "phog (counts in the context of the parent production), model (the generator model, trained on the "
+        "dataset, sampled on each problem: its samples' productions and subterms guide that problem's search), "
+        "mix (the model's per-problem guide over the phog).",
+    )
+    model_samples: int = Field(8, ge=1, description="model/mix: samples of the model per problem that build its guide.")
+    model_weight: float = Field(
+        0.5, gt=0.0, le=1.0, description="model/mix: weight of the model's per-problem counts against the prior guide."
+    )
+    workers: int | None = Field(None, ge=1, description="Searches at once, each in its own process (default: the CPU count).")
+
+
 def _default_generator() -> GeneratorConfig:
     return GeneratorConfig(backend="hf")
 
@@ -257,6 +280,7 @@ class RunConfig(_Section):
     select: SelectSection = Field(default_factory=SelectSection, description="Dataset building.")
     train: TrainSection = Field(default_factory=TrainSection, description="Fine-tuning.")
     loop: LoopSection = Field(default_factory=LoopSection, description="Rounds and gates.")
+    search: SearchSection = Field(default_factory=SearchSection, description="The search as the round's policy.")
     lean: dict[str, Any] = Field(
         default_factory=dict,
         description="Settings of the Lean prover (project, repl, processes, memory_mb...; see docs/lean.md).",
@@ -278,7 +302,7 @@ class RunConfig(_Section):
 
 # Keys that may differ when resuming: they change how fast a run goes, or how long, not what it
 # has already recorded.
-RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "checker.executor", "run.out_dir", "run.torch_threads",
+RESUMABLE_KEYS = frozenset({"loop.rounds", "checker.workers", "search.workers", "checker.executor", "run.out_dir", "run.torch_threads",
                             "checker.ray_address", "checker.ray_num_cpus", "checker.ray_memory_mb", "checker.ray_ship_code"})
 
 

@@ -196,6 +196,7 @@ def ladder_metrics(
     train_solved: set[str],
     k: int,
     pass_metrics: Callable[[Sequence[dict], int, str], dict[str, float]],
+    baseline_prefix: str = "grammar_heldout",
 ) -> dict[str, float]:
     """Generated and hand-written held-out slices apart, and the highest level solved.
 
@@ -204,7 +205,7 @@ def ladder_metrics(
     """
 
     out: dict[str, float] = {}
-    for prefix, attempts in (("heldout", heldout), ("grammar_heldout", baseline)):
+    for prefix, attempts in (("heldout", heldout), (baseline_prefix, baseline)):
         if not attempts:
             continue
         gen = [a for a in attempts if a["problem_id"] in ladder.generated]

@@ -202,25 +202,30 @@ def search_problems(
     pool: "CheckPool",
     *,
     budget_s: float | None = None,
+    guide: Any = None,
+    workers: int = 1,
     on_done: Callable[[int], None] | None = None,
 ) -> list[ProblemResult]:
     """The prover's own search on every problem (no model): one result per problem, n = 1.
 
-    Each search gets `budget_s` (default DEFAULT_SEARCH_BUDGET_S); its answer counts only when the
-    check pool, with the same limits as every other check, verifies it again (`recheck_found`).
+    Each search gets `budget_s` (default DEFAULT_SEARCH_BUDGET_S) and `guide` (None: the uniform
+    cost), `workers` at a time in worker processes; its answer counts only when the check pool,
+    with the same limits as every other check, verifies it again (`recheck_found`).
     A prover without a search that needs no model is refused."""
+    from proofloop.searchwork import search_many
+
     budget = budget_s if budget_s is not None else DEFAULT_SEARCH_BUDGET_S
-    results = []
     for problem in problems:
         prover = get_prover(problem.prover)
         if not (prover.can_search and prover.search_by_default):
             raise ProofloopError(f"--model search: the {problem.prover} prover has no search that runs without a model")
-        result = recheck_found(prover.search(problem, None, time_budget_s=budget, limits=limits), problem, limits, pool)
+    found = search_many(problems, guide=guide, budget_s=budget, limits=limits, workers=workers, on_done=on_done)
+    results = []
+    for problem, result in zip(problems, found):
+        result = recheck_found(result, problem, limits, pool)
         verified = int(result.verdict is not None and result.verdict.verified)
         status = "verified" if verified else f"{result.status.value}:{result.reason.split(':')[0] or 'none'}"
         results.append(ProblemResult(problem.id, 1, verified, result.seconds, False, {status: 1}))
-        if on_done:
-            on_done(1)
     return results
 
 

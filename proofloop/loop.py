@@ -127,6 +127,8 @@ def current_policy(ctx: RunContext, r: int) -> Policy:
     if kept:
         last = kept[-1]
         return Policy(f"round-{last['round']}", last["path"])
+    if ctx.cfg.search.policy:
+        return Policy("uniform", None)  # the search under the uniform cost
     if ctx.cfg.round0 == "grammar":
         return Policy("grammar", None)
     return Policy("base", ctx.base_model)
@@ -135,7 +137,11 @@ def current_policy(ctx: RunContext, r: int) -> Policy:
 def generator_for(ctx: RunContext, policy: Policy) -> Generator:
     """The generator that samples from `policy` (loaded once and kept until the round moves on)."""
     if policy.label not in ctx._generators:
-        if policy.model is None:
+        if ctx.cfg.search.policy:
+            from proofloop import searchpolicy
+
+            ctx._generators[policy.label] = searchpolicy.generator(ctx, policy)
+        elif policy.model is None:
             cfg = GeneratorConfig(backend="grammar", max_size=ctx.cfg.generator.max_size)
             problems = list(ctx.problems.values())
             ctx._generators[policy.label] = make_generator(cfg, prover=ctx.prover, problems=problems)
@@ -161,6 +167,10 @@ def close_generators(ctx: RunContext) -> None:
 
 
 def generator_label(ctx: RunContext, policy: Policy) -> str:
+    if ctx.cfg.search.policy:
+        from proofloop import searchpolicy
+
+        return searchpolicy.label(ctx, policy)
     return "grammar" if policy.model is None else f"{ctx.cfg.generator.backend}:{policy.label}"
 
 
@@ -380,18 +390,26 @@ def reference_rows(ctx: RunContext, r: int = 0) -> list[DatasetRow]:
 
 def train(ctx: RunContext, r: int, policy: Policy, rows: Sequence[DatasetRow]) -> tuple[Path, TrainResult]:
     """Fine-tune M_r on the round's rows (from the base model, or continuing the policy)."""
+    if ctx.cfg.search.policy:
+        from proofloop import searchpolicy
+
+        return searchpolicy.fit(ctx, r, policy, rows, lambda out: train_model(ctx, r, policy, rows, out))
     out = ctx.run_dir / "checkpoints" / f"round-{r}"
     done = load_result(out)
     if done is not None:
         return out, done
+    return out, train_model(ctx, r, policy, rows, out)
+
+
+def train_model(ctx: RunContext, r: int, policy: Policy, rows: Sequence[DatasetRow], out: Path) -> TrainResult:
+    """Fine-tune the generator model on the rows into `out`."""
     start = policy.model if ctx.cfg.train.from_ == "continue" and policy.model else ctx.base_model
     settings = TrainSettings.from_section(ctx.cfg.train, seed=derive_seed(ctx.cfg.run.seed, r, "train"))
     examples = training_examples(ctx, [(row.problem_id, row.candidate) for row in rows])
     with ctx.ui.progress(f"round {r}: train", total=None) as advance:
-        result = train_sft(
+        return train_sft(
             start, examples, out, settings, progress=lambda step, total, loss: advance(1, total=total, loss=loss)
         )
-    return out, result
 
 
 def training_examples(ctx: RunContext, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -419,23 +437,27 @@ def evaluate(ctx: RunContext, r: int, model: Policy) -> dict[str, float]:
     sample(ctx, r, "heldout", model, ctx.heldout_ids, s.eval_n, s.eval_temperature)
     sample(ctx, r, "probe", model, probe, s.eval_n, s.eval_temperature)
     # The grammar baseline needs a grammar sampler, which only some provers have (not Lean).
-    baseline_round = r == 0 and ctx.prover.can_sample
+    search = ctx.cfg.search.policy
+    baseline_round = r == 0 and (ctx.prover.can_sample or search)
     if baseline_round:
-        sample(ctx, r, "baseline", Policy("grammar", None), ctx.heldout_ids, s.eval_n, s.eval_temperature)
+        # The search's baseline is the search under the uniform cost; a model's, the grammar sampler.
+        baseline = Policy("uniform", None) if search else Policy("grammar", None)
+        sample(ctx, r, "baseline", baseline, ctx.heldout_ids, s.eval_n, s.eval_temperature)
     for purpose in ("heldout", "probe", "baseline"):
         check(ctx, r, purpose)
     heldout = ctx.store.attempts(r, "heldout", ctx.checker, ctx.checker_version)
     metrics = pass_metrics(heldout, ctx.k, "heldout")
     if baseline_round:
         baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version)
-        metrics.update(pass_metrics(baseline, ctx.k, "grammar_heldout"))
+        metrics.update(pass_metrics(baseline, ctx.k, "uniform_heldout" if search else "grammar_heldout"))
     solved_probe = {a["problem_id"] for a in ctx.store.attempts(r, "probe", ctx.checker, ctx.checker_version)
                     if a["status"] == Status.VERIFIED.value}
     metrics.update(slice_metrics(ctx, r, heldout))
     metrics["forgetting"] = forgetting_rate(probe, solved_probe)
     metrics["probe_size"] = float(len(probe))
     metrics.update(diversity_metrics(heldout))
-    metrics.update(coverage(ctx, r, model))
+    if not search:  # a search's answers do not spread like a model's samples
+        metrics.update(coverage(ctx, r, model))
     nll = heldout_nll(ctx, model)
     if nll is not None:
         metrics["heldout_nll"] = nll
@@ -466,7 +488,8 @@ def slice_metrics(ctx: RunContext, r: int, heldout: Sequence[dict]) -> dict[str,
 
     baseline = ctx.store.attempts(r, "baseline", ctx.checker, ctx.checker_version) if r == 0 else []
     train = ctx.store.verified_problem_ids(ctx.checker, ctx.checker_version, max_round=r)
-    out = ladder_metrics(Ladder.of(ctx.prover, ctx.problems.values()), heldout, baseline, train, ctx.k, lambda a, k, p: pass_metrics(a, k, p))
+    out = ladder_metrics(Ladder.of(ctx.prover, ctx.problems.values()), heldout, baseline, train, ctx.k,
+                         lambda a, k, p: pass_metrics(a, k, p), "uniform_heldout" if ctx.cfg.search.policy else "grammar_heldout")
     if ctx.cfg.loop.conjectures:
         from proofloop.conjecture import conjecture_metrics
 
@@ -640,6 +663,9 @@ def resume_run(run_dir: Path, overrides: list[str], ui: Any) -> RunContext:
 def preflight(cfg: RunConfig, prover: Prover, problems: Sequence[Problem]) -> None:
     """Refuse, before anything is sampled, a run whose checking the installed tools cannot do: a
     cross-checker that is not installed, problems that need modules the toolchain lacks."""
+    from proofloop import searchpolicy
+
+    searchpolicy.require(cfg, prover)
     checker_version(prover, cfg.checker.cross_check)
     prover.require(problems)
 
@@ -702,6 +728,10 @@ def ensure_base_model(ctx: RunContext) -> str:
     """The configured model, or the tiny from-scratch model in RUN_DIR/base_model (created once)."""
     if ctx.cfg.generator.model:
         return ctx.cfg.generator.model
+    from proofloop.searchpolicy import reads_model
+
+    if ctx.cfg.search.policy and not reads_model(ctx.cfg):
+        return ""  # the guide reads no model: none is made
     from proofloop.tinymodel import default_corpus, init_model
 
     path = ctx.run_dir / "base_model"

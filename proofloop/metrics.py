@@ -202,6 +202,9 @@ CATALOG: tuple[Metric, ...] = (
     *_pass_family("grammar_heldout", ("pass@1", "pass@K")),
     *_pass_family("grammar_heldout_gen"),
     *_pass_family("grammar_heldout_hand", ("solved_count",)),
+    *_pass_family("uniform_heldout", ("pass@1", "pass@K")),  # the search policy's baseline: the uniform cost
+    *_pass_family("uniform_heldout_gen"),
+    *_pass_family("uniform_heldout_hand", ("solved_count",)),
     Metric("heldout_level{level}_total", count=True),
     Metric("heldout_level{level}_solved", count=True),
     Metric("conjectures_made", count=True, line=True),

@@ -12,7 +12,7 @@ import importlib
 import logging
 import random
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -128,6 +128,26 @@ class Prover:
         `generator`; the SyGuS synthesizer, whose `guide` prices grammar productions (None: uniform).
         Every answer it returns has been verified by `check`."""
         raise ProofloopError(f"the {self.name} prover has no proof search (--search)")
+
+    # -- search guides (where `guide_kinds` is not empty: the search's policy, see [search]) ----
+
+    # The kinds of guide `fit_guide` makes: what a run with `search.policy` can learn.
+    guide_kinds: tuple[str, ...] = ()
+
+    def fit_guide(self, kind: str, solutions: Sequence[tuple[Problem, str]]) -> Any:
+        """A guide of `kind` for `search`, fitted on verified (problem, candidate) pairs."""
+        raise ConfigError(f"the {self.name} prover's search takes no learned guide")
+
+    def model_guide(self, samples: dict[str, tuple[Problem, list[str]]], prior: Any, weight: float) -> Any:
+        """The guide a model's samples give each problem (`samples`: problem id -> the problem and
+        the candidates sampled for it), mixed with `prior` at `weight`."""
+        raise ConfigError(f"the {self.name} prover's search takes no learned guide")
+
+    def save_guide(self, guide: Any, path: Path) -> None:
+        raise ConfigError(f"the {self.name} prover's search takes no learned guide")
+
+    def load_guide(self, path: Path) -> Any:
+        raise ConfigError(f"the {self.name} prover's search takes no learned guide")
 
     def normal_form(self, problem: Problem) -> str:
         """The problem's statement in a normal form, for the train/held-out audit: two problems with

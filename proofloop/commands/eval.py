@@ -42,6 +42,11 @@ def eval_command(
     timeout: Annotated[float, typer.Option("--timeout", min=0.001, help="Time limit per check, in seconds.")] = 10.0,
     memory_mb: Annotated[int, typer.Option("--memory-mb", min=16, help="Memory a check may use, in MB.")] = 2048,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Parallel checks (default: the CPU count).")] = None,
+    guide: Annotated[
+        Path | None,
+        typer.Option("--guide", help="--model search: the search's guide, e.g. RUN/checkpoints/round-3/guide.json "
+                     "of a run with the search policy (default: the uniform cost)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object and nothing else on stdout.")] = False,
 ) -> None:
     """pass@k of a checkpoint (or the grammar sampler) on any problem set, with a time budget per problem."""
@@ -49,6 +54,8 @@ def eval_command(
     from proofloop.generate.base import SamplingParams
     from proofloop.types import CheckLimits
 
+    if guide is not None and model != SEARCH:
+        raise ProofloopError("--guide is the search's guide: use it with --model search")
     if model == SEARCH:
         n, k = 1, [1]  # a search runs once per problem: pass@1 is its solved share
     ks = tuple(sorted(set(k))) if k else tuple(sorted({1, min(8, n)}))
@@ -60,7 +67,7 @@ def eval_command(
         typer.echo(f"note: skipped {path}: {reason}", err=True)
     limits = CheckLimits(timeout_s=timeout, memory_mb=memory_mb)
     if model == SEARCH:
-        results = _search_with_progress(loaded, limits, time_budget_s, workers)
+        results = _search_with_progress(loaded, limits, time_budget_s, workers, _load_guide(guide, loaded))
     else:
         generator = generator_for_model(model, loaded)
         params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
@@ -90,17 +97,33 @@ def _run_with_progress(generator, problems, n, params, limits, budget_s, workers
         )
 
 
-def _search_with_progress(problems, limits, budget_s, workers) -> list["ProblemResult"]:
+def _load_guide(path: Path | None, problems) -> object:
+    """The guide file at `path`, read by the prover of the problems (None: no guide)."""
+    if path is None:
+        return None
+    from proofloop.prover import get_prover
+
+    if not path.is_file():
+        raise ProofloopError(f"--guide {path}: no such file")
+    try:
+        return get_prover(problems[0].prover).load_guide(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ProofloopError(f"--guide {path}: not a guide file ({type(e).__name__}: {e})") from None
+
+
+def _search_with_progress(problems, limits, budget_s, workers, guide) -> list["ProblemResult"]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from proofloop.config import cpu_count
     from proofloop.evaluate import search_problems
     from proofloop.executors import CheckPool
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar, CheckPool("local", workers) as pool:
         task = bar.add_task("searching", total=len(problems))
-        return search_problems(problems, limits, pool, budget_s=budget_s, on_done=lambda m: bar.advance(task, m))
+        return search_problems(problems, limits, pool, budget_s=budget_s, guide=guide, workers=workers or cpu_count(),
+                               on_done=lambda m: bar.advance(task, m))
 
 
 def _print_outcome(outcome: "EvalResult") -> None:

@@ -183,7 +183,33 @@ class Z3Prover(Prover):
         the answer, if any, is verified by `check`."""
         from provers.z3.synth import synthesize
 
-        return synthesize(problem, guide=guide, time_budget_s=time_budget_s, limits=limits)
+        seed = params.seed if params is not None and params.seed is not None else 0
+        return synthesize(problem, guide=guide, time_budget_s=time_budget_s, limits=limits, seed=seed)
+
+    guide_kinds = ("uniform", "pcfg", "phog", "model", "mix")
+
+    def fit_guide(self, kind: str, solutions) -> object:
+        """uniform, pcfg or phog fitted on verified solutions (provers/z3/synth/guides.py); model and
+        mix guides start from their prior here (uniform and phog) and get the model's samples per
+        problem from `model_guide`."""
+        from provers.z3.synth.guides import fit_guide
+
+        return fit_guide({"model": "uniform", "mix": "phog"}.get(kind, kind), solutions)
+
+    def model_guide(self, samples, prior, weight: float) -> object:
+        from provers.z3.synth.guides import ModelGuide
+
+        return ModelGuide.from_samples(samples, prior, weight=weight)
+
+    def save_guide(self, guide, path: Path) -> None:
+        from provers.z3.synth.guides import save_guide
+
+        save_guide(guide, path)
+
+    def load_guide(self, path: Path) -> object:
+        from provers.z3.synth.guides import load_guide
+
+        return load_guide(path)
 
     def trivial_candidates(self, problem: Problem) -> list[str]:
         """Every synth-fun answering the same trivial body: 0, 1, true, false, or a parameter of its
