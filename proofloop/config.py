@@ -50,6 +50,44 @@ class ProblemsSection(_Section):
         description="Run even when a held-out problem has the same normal form as a train problem "
         "(variables and functions renamed, numerals kept; see `proofloop problems audit`).",
     )
+    include: list[str] | None = Field(
+        None,
+        description="Glob patterns or subfolders, relative to path (a folder), of the files to load, e.g. "
+        "[\"CLIA_Track/from_2018\", \"lia/*.sl\"] (unset: every problem file under path).",
+    )
+    split: Literal["files", "seeded"] = Field(
+        "files",
+        description="files: each file says its split (`;; split: heldout`, a JSONL row's `split`); seeded: "
+        "heldout_fraction of the groups of variants of one program, by a hash of split_seed and the group, "
+        "whatever the files say (docs/problems.md).",
+    )
+    heldout_fraction: float = Field(
+        0.5, gt=0.0, lt=1.0, description="seeded split: the expected fraction of held-out groups."
+    )
+    split_seed: int = Field(0, description="seeded split: the seed of the hash that assigns the groups.")
+    skip_unreadable: bool = Field(
+        False,
+        description="Skip, with a warning naming each file and its reason, files the prover refuses (bad "
+        "syntax, an unsupported feature, a vacuous problem) instead of stopping the run; for public "
+        "benchmark folders.",
+    )
+
+    @model_validator(mode="after")
+    def _split_keys_fit(self) -> "ProblemsSection":
+        if self.include is not None:
+            if not self.include:
+                raise ValueError("include: must name at least one pattern (leave it unset for every file)")
+            for pattern in self.include:
+                parts = Path(pattern).parts
+                if not parts or Path(pattern).is_absolute() or ".." in parts:
+                    raise ValueError(
+                        f"include: {pattern!r} must be a pattern below problems.path (not itself, no '..', not absolute)"
+                    )
+        if self.split == "files":
+            for key in ("heldout_fraction", "split_seed"):
+                if getattr(self, key) != type(self).model_fields[key].default:
+                    raise ValueError(f"{key}: only used with split = \"seeded\" (split is \"files\")")
+        return self
 
 
 class SamplingSection(_Section):

@@ -12,7 +12,6 @@ over the budget counts as failed.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -21,12 +20,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from proofloop.errors import ProblemFormatError, ProofloopError
+from proofloop.errors import ProofloopError
 from proofloop.generate.base import Completion
 from proofloop.metrics import bootstrap_ci, distinct_n, mean_pass_at_k, mean_token_entropy, pass_at_k_by_problem
 from proofloop.metrics import unique_per_solved as unique_per_solved_metric
-from proofloop.problemfile import JSONL_SUFFIX, load_problems
-from proofloop.prover import SearchResult, get_prover, prover_names
+from proofloop.problemfile import load_each_file, problem_files
+from proofloop.prover import SearchResult, get_prover
 from proofloop.types import CheckLimits, Problem, Status, Verdict
 
 if TYPE_CHECKING:
@@ -107,43 +106,11 @@ def load_eval_problems(path: Path, limit: int | None = None) -> tuple[list[Probl
     path = Path(path)
     if not path.exists():
         raise ProofloopError(f"{path}: no such file or directory")
-    files = _problem_files(path) if path.is_dir() else [path]
-    problems: list[Problem] = []
-    skipped: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for file in files:
-        try:
-            loaded = load_problems(file)
-        except ProblemFormatError as e:
-            skipped.append((str(file), f"line {e.line}: {e.message}" if e.line else e.message))
-            continue
-        folder = file.parent.relative_to(path).as_posix() if path.is_dir() else "."
-        for problem in loaded:
-            if folder != ".":
-                # Ids relative to the directory, as a whole-directory load names them.
-                problem = dataclasses.replace(problem, id=f"{folder}/{problem.id}")
-            if problem.id in seen:
-                raise ProofloopError(f"{file}: problem id {problem.id!r} is used twice under {path}")
-            seen.add(problem.id)
-            problems.append(problem)
-        if limit is not None and len(problems) >= limit:
-            break
-    if limit is not None:
-        problems = problems[:limit]
+    root, files = (path, problem_files(path)) if path.is_dir() else (path.parent, [path])
+    problems, skipped = load_each_file(root, files, skip_unreadable=True, limit=limit)
     if not problems:
         raise ProofloopError(f"{path}: no problems could be loaded ({len(skipped)} file(s) refused)")
     return problems, skipped
-
-
-def _problem_files(directory: Path) -> list[Path]:
-    suffixes = {JSONL_SUFFIX}
-    for name in prover_names():
-        suffixes.update(get_prover(name).suffixes)
-    return sorted(
-        p
-        for p in directory.rglob("*")
-        if p.is_file() and p.suffix in suffixes and not any(s.startswith(".") for s in p.relative_to(directory).parts)
-    )
 
 
 def generator_for_model(model: str, problems: Sequence[Problem]) -> "Generator":

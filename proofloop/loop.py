@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from proofloop.config import RunConfig, cpu_count, load_resumed_config, validate_config
-from proofloop.errors import CheckerCrash, ConfigError, ProofloopError
+from proofloop.errors import CheckerCrash, ProofloopError
 from proofloop.executors import CheckPool, pool_from_config
 from proofloop.generate import Generator, GeneratorConfig, SamplingParams, Scorer, make_generator
 from proofloop.generate.base import Completion
 from proofloop.evaluate import coverage_metrics, diversity_metrics, pass_metrics, problem_counts
 from proofloop.metrics import forgetting_rate, nll_per_token, pass_at_k_by_problem
+from proofloop.problemset import load_run_problems
 from proofloop.prover import Prover, canonical_hash, checker_version, get_prover
 from proofloop.recheck import Recheck, recheck_stale
 from proofloop.select import probe_problems, seed_problems, stable_rank, training_set, verified_rows
@@ -677,24 +678,6 @@ def configured_prover(cfg: RunConfig) -> Prover:
     if settings:
         prover.configure(settings)
     return prover
-
-
-def load_run_problems(cfg: RunConfig, prover: Prover) -> list[Problem]:
-    """The run's train and held-out problems (limits applied by a seeded, stable choice)."""
-    from proofloop.problemfile import bundled_problems_dir, load_problems
-
-    path = cfg.problems.path or bundled_problems_dir()
-    problems = load_problems(Path(path), prover=cfg.problems.prover)
-    chosen: list[Problem] = []
-    for split, limit in (("train", cfg.problems.train_limit), ("heldout", cfg.problems.heldout_limit)):
-        some = sorted((p for p in problems if p.split == split), key=lambda p: p.id)
-        if not some:
-            raise ConfigError(f"problems.path: {path} has no {split} problems; a run needs train and heldout problems")
-        if limit is not None:
-            keep = {p.id for p in sorted(some, key=lambda p: stable_rank(cfg.run.seed, p.id))[:limit]}
-            some = [p for p in some if p.id in keep]
-        chosen.extend(some)
-    return chosen
 
 
 def _context(cfg: RunConfig, store: Store, prover: Prover, ui: Any) -> RunContext:

@@ -262,6 +262,50 @@ def load_problems(path: Path, prover: str | None = None) -> list[Problem]:
     return problems
 
 
+def problem_files(directory: Path, prover: str | None = None) -> list[Path]:
+    """The files under `directory` that a prover reads (`prover`'s only, where one is named) and
+    the JSONL problem files, sorted; hidden files and folders are skipped."""
+    suffixes = {JSONL_SUFFIX}
+    for name in [prover] if prover else prover_names():
+        suffixes.update(get_prover(name).suffixes)
+    return [path for path in _visible_files(directory) if path.suffix in suffixes]
+
+
+def load_each_file(
+    root: Path, files: Iterable[Path], prover: str | None = None, *, skip_unreadable: bool, limit: int | None = None
+) -> tuple[list[Problem], list[tuple[str, str]]]:
+    """The problems of `files` (under the folder `root`), loaded one file at a time, and the
+    (file, reason) of each file refused when `skip_unreadable` (else the first refusal raises).
+
+    A problem's id is its file's folder relative to `root`, then the id the file gives it, as a
+    whole-folder load names it. Loading stops once `limit` problems are loaded.
+    """
+    problems: list[Problem] = []
+    skipped: list[tuple[str, str]] = []
+    owners: dict[str, Path] = {}
+    for file in files:
+        try:
+            loaded = load_problems(file, prover=prover)
+        except ProblemFormatError as e:
+            if not skip_unreadable:
+                raise
+            skipped.append((str(file), f"line {e.line}: {e.message}" if e.line else e.message))
+            continue
+        folder = file.parent.relative_to(root).as_posix()
+        for problem in loaded:
+            if folder != ".":
+                problem = dataclasses.replace(problem, id=f"{folder}/{problem.id}")
+            if problem.id in owners:
+                raise ProblemFormatError(
+                    file, None, f"problem id {problem.id!r} is used twice under {root} (also in {owners[problem.id]})"
+                )
+            owners[problem.id] = file
+            problems.append(problem)
+        if limit is not None and len(problems) >= limit:
+            return problems[:limit], skipped
+    return problems, skipped
+
+
 def bundled_problems_dir() -> Path:
     """The bundled SyGuS problems: package data of an installed wheel (proofloop/bundled), or
     problems/sygus of a source checkout (where the wheel's data comes from)."""
