@@ -59,8 +59,10 @@ def test_override_values_are_toml_literals_else_strings(item, value):
         (
             ["bogus.x=1"],
             "config: unknown key 'bogus'; allowed: run, problems, generator, round0, sampling, checker, select, "
-            "train, loop, lean",
+            "train, loop, search, lean",
         ),
+        (["search.guide=neural"], "config: search.guide: must be one of 'uniform', 'pcfg', 'phog', 'model' or 'mix' (got 'neural')"),
+        (["search.budget_s=0"], "config: search.budget_s: must be > 0.0 (got 0)"),
         (["round0=neural"], "config: round0: must be one of 'grammar' or 'model' (got 'neural')"),
         (["train.from=scratch"], "config: train.from: must be one of 'base' or 'continue' (got 'scratch')"),
         (["sampling.k=32"], "config: sampling.k: must be <= eval_n (8) (got 32)"),

@@ -87,9 +87,22 @@ class SearchGenerator:
         """The round's guide; with a model, each problem's guide from the model's samples over it."""
         if self.model is None:
             return self.guide
-        sampled = self.model.generate(prompts, self.model_samples, replace(params, stop=self.prover.stop))
+        params = replace(params, stop=self.prover.stop)
+        try:
+            sampled = self.model.generate(prompts, self.model_samples, params)
+        except GeneratorError:
+            # One prompt the model cannot take (longer than its context) fails the batch: sample
+            # them one by one; a problem the model cannot read is searched under the prior alone.
+            sampled = []
+            for problem, prompt in zip(problems, prompts):
+                try:
+                    sampled.append(self.model.generate([prompt], self.model_samples, params)[0])
+                except GeneratorError as e:
+                    log.warning("search: the model guide has no samples for %s (%s)", problem.id, e)
+                    sampled.append([])
         samples = {
             p.id: (p, [self.prover.extract(c.text, prompt) for c in completions])
             for p, prompt, completions in zip(problems, prompts, sampled)
+            if completions
         }
         return self.prover.model_guide(samples, self.guide, self.model_weight)
