@@ -20,6 +20,14 @@ from provers.z3.sexpr import symbol_text
 from provers.z3.synth.cegis import Search, Stats
 from provers.z3.synth.cost import PCFG, Context, Guide, Uniform
 from provers.z3.synth.enumerate import OutOfSpace, OutOfTime
+from provers.z3.synth.guides import (
+    PHOG,
+    Mix,
+    ModelGuide,
+    fit_guide,
+    load_guide,
+    save_guide,
+)
 from provers.z3.synth.oracle import Unknown
 from provers.z3.synth.values import Unsupported
 from provers.z3.terms import Term, term_text
@@ -55,7 +63,7 @@ def synthesize(
     started = time.perf_counter()
     deadline = started + time_budget_s
     guide = guide or Uniform()
-    stats = Stats()
+    stats = Stats(guide=guide.name)
     prover = Z3Prover()
     found: list[tuple[str, Verdict]] = []
 
@@ -85,7 +93,9 @@ def synthesize(
         if compiled.problem.invariants:
             from provers.z3.synth.invariant import InvariantSearch
 
-            search = InvariantSearch(compiled, deadline, check, stats=stats, seed=seed)
+            search = InvariantSearch(
+                compiled, deadline, check, stats=stats, seed=seed, guide=guide, problem_id=problem.id
+            )
         else:
             search = Search(compiled, problem.id, guide, deadline, check, max_cells, seed, stats)
         bodies = search.run()
@@ -109,4 +119,7 @@ def synthesize(
     return result(Status.VERIFIED)
 
 
-__all__ = ["PCFG", "Context", "Guide", "Uniform", "candidate_text", "synthesize"]
+__all__ = [
+    "PCFG", "PHOG", "Context", "Guide", "Mix", "ModelGuide", "Uniform", "candidate_text", "fit_guide", "load_guide",
+    "save_guide", "synthesize",
+]

@@ -19,8 +19,9 @@ import numpy as np
 
 from proofloop.types import Status
 from provers.z3.constants import problem_constants, problem_literals
+from provers.z3.grammar import derivations
 from provers.z3.synth.affine import affine_terms, forced_outputs
-from provers.z3.synth.cost import Context, Guide
+from provers.z3.synth.cost import Context, Guide, seeds_of
 from provers.z3.synth.enumerate import Enumerator, OutOfTime
 from provers.z3.synth.grammars import rules_for, shape
 from provers.z3.synth.oracle import counterexample_point
@@ -62,6 +63,8 @@ class Stats:
     counterexamples: int = 0
     candidates: int = 0  # candidates sent to Z3
     rejected_by_checker: int = 0
+    stages: int = 0  # candidate sets the invariant search ran Houdini on
+    guide: str = ""
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -89,6 +92,7 @@ class Search:
         self.constants["Int"] = sorted(set(problem_literals(problem)[:MAX_CONSTANTS]) | {0, 1}, key=lambda v: (abs(v), v))
         self.rules = {f.name: rules_for(problem, f, self.constants) for f in problem.synth_funs}
         self.shapes = {name: shape(r) for name, r in self.rules.items()}
+        self.seeds = {f.name: self._seeds(f.name) for f in problem.synth_funs}
         only = problem.synth_funs[0].name
         self.divide = (
             len(problem.synth_funs) == 1 and self.spec.single_invocation and self.shapes[only].ite is not None
@@ -161,7 +165,22 @@ class Search:
             Context(self.problem_id, name, self.rules[name].start, f.sort), self.constants,
             exclude=exclude, deadline=self.deadline, max_cells=self.max_cells,
             call=lambda op, args, w: run(self.spec.helper_body(op), args, w, self.spec),
+            seeds=self.seeds[name],
         )
+
+    def _seeds(self, name: str) -> list[tuple[str, Term]]:
+        """The guide's seeds for function `name`, each with the nonterminals that may hold it: those
+        whose grammar derives it, or, in the default grammar (no grammar to obey), every
+        nonterminal of its sort."""
+        rules = self.rules[name]
+        out = []
+        for t in seeds_of(self.guide, self.problem_id).get(name, []):
+            if _no_grammar(self, name):
+                nts = [nt for nt, sort in rules.sorts.items() if sort == t.sort]
+            else:
+                nts = sorted(derivations(rules, t)[0][id(t)])
+            out += [(nt, t) for nt in nts]
+        return out
 
     def propose(self) -> list[dict[str, Term]] | None:
         """Candidates that fit every point, to be tried in order; None when the search is exhausted."""
@@ -241,7 +260,7 @@ class Search:
             order = np.argsort(levels, kind="stable")
             tree = learn(
                 np.stack(covers)[order], [terms[i] for i in order],
-                np.stack([r for _, r, _ in preds]), [t for t, _, _ in preds],
+                np.stack([r for _, r, _ in preds]), [t for t, _, _ in preds], self.deadline,
             )
         proposals = []
         if tree is not None:

@@ -5,20 +5,41 @@ holds the terms of N whose productions cost c in all. Each term carries its valu
 the inputs (the points the search has seen); a term whose vector an earlier term of N already
 has is dropped, so every nonterminal keeps one term per behaviour. Operators are applied to
 whole blocks of vectors at once with numpy.
+
+With a contextual guide (cost.py: `child_cost`) a term's cost depends on where it is used: a
+child whose root production has key k counts, as argument i of a production p, at its stored
+level plus the shift level(child_cost(k | p, i)) - root_level(k). A term is stored at
+root_level(k), the cheapest level of k in any context of the grammar, so shifts are never
+negative and every term is still built after its children (bottom-up order). `_view` gives a
+child nonterminal's blocks as one argument slot sees them: each stored block split by root key
+and the parts merged on their shifted levels; a shifted level is complete once the stored
+levels up to it are, that is below the level being built. A term's level is then its root's
+root level plus, for every other node, its cost in its parent's slot (EuPhony's PHOG costs on
+a bottom-up search). Guides without `child_cost` (Uniform, PCFG) take none of this path.
+
+A guide's seeds (a model's sampled subterms, see guides.py) join level 1 of the nonterminals
+they are given for, next to the leaves.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from provers.z3.grammar import Rules
-from provers.z3.synth.cost import Context, Guide, level, production_key
-from provers.z3.synth.values import Unsupported, apply, constant
+from provers.z3.synth.cost import (
+    Context,
+    Guide,
+    is_contextual,
+    level,
+    production_key,
+    term_key,
+)
+from provers.z3.synth.values import Unsupported, apply, constant, evaluate
 from provers.z3.terms import CALL, Term, lit, var
 
 
@@ -44,6 +65,14 @@ class Block:
         return self._matrix
 
 
+@dataclass
+class View:
+    """A nonterminal's terms on the levels one argument slot sees them at (see `Enumerator._view`)."""
+
+    blocks: dict[int, Block] = field(default_factory=dict)
+    done: int = 0  # stored levels up to this one are distributed
+
+
 class Enumerator:
     """Terms of `rules` over `inputs` (one vector per parameter), cheapest level first."""
 
@@ -61,6 +90,7 @@ class Enumerator:
         deadline: float = float("inf"),
         max_cells: int = 50_000_000,
         call: Callable[[str, list[np.ndarray], int], np.ndarray] | None = None,
+        seeds: Iterable[tuple[str, Term]] = (),
     ):
         self.rules = rules
         self.params = params
@@ -75,14 +105,57 @@ class Enumerator:
         self.tried = 0  # terms built (kept or pruned)
         self.blocks: dict[str, dict[int, Block]] = {nt: {} for nt in rules.sorts}
         self.seen: dict[str, set[bytes]] = {nt: set() for nt in rules.sorts}
+        self.seeds = list(seeds)  # (nonterminal, term): joins that nonterminal's level 1
+        self.guide = guide
+        self.context = context
+        self.contextual = is_contextual(guide)
+        kept = [
+            (nt, i, p)
+            for nt in rules.sorts
+            for i, p in enumerate(rules.productions.get(nt, ()))
+            if (nt, i) not in exclude
+        ]
+        if self.contextual:
+            # Every argument slot (child nonterminal, parent key, position) and the root keys the
+            # terms of each sort may have, to price each key in each slot once.
+            self._slots = sorted(
+                {(ch, production_key(p), k) for _, _, p in kept if p.kind == "app" for k, ch in enumerate(p.children)}
+            )
+            keys: dict[str, set[str]] = {}
+            for nt, _, p in kept:
+                if p.kind != "chain":
+                    keys.setdefault(rules.sorts[nt], set()).add(production_key(p))
+            for nt, t in self.seeds:
+                keys.setdefault(rules.sorts[nt], set()).add(term_key(t))
+            self._root_levels = {(k, s): self._cheapest(k, s) for s, ks in keys.items() for k in ks}
+            self._shifts: dict[tuple[str, str, int], dict[str, int]] = {}
+            for ch, parent, k in self._slots:
+                sort = rules.sorts[ch]
+                self._shifts[(ch, parent, k)] = {
+                    key: level(guide.child_cost(key, self._ctx(ch), parent, k)) - self._root_levels[(key, sort)]
+                    for key in keys.get(sort, ())
+                }
+            self._views: dict[tuple, View] = {}
         self.productions: list[tuple[str, int, object, int]] = []  # (nt, index, production, level)
-        for nt in rules.sorts:
-            for i, p in enumerate(rules.productions.get(nt, ())):
-                if (nt, i) in exclude:
-                    continue
-                ctx = Context(context.problem_id, context.function, nt, rules.sorts[nt])
-                cost = 0 if p.kind == "chain" else level(guide.cost(production_key(p), ctx))
-                self.productions.append((nt, i, p, cost))
+        for nt, i, p in kept:
+            if p.kind == "chain":
+                cost = 0
+            elif self.contextual:
+                cost = self._root_levels[(production_key(p), rules.sorts[nt])]
+            else:
+                cost = level(guide.cost(production_key(p), self._ctx(nt)))
+            self.productions.append((nt, i, p, cost))
+
+    def _ctx(self, nt: str) -> Context:
+        return Context(self.context.problem_id, self.context.function, nt, self.rules.sorts[nt])
+
+    def _cheapest(self, key: str, sort: str) -> int:
+        """The level a term of root `key` and `sort` is stored at under a contextual guide: its
+        cheapest level, in no context or in any argument slot of the grammar."""
+        nts = [nt for nt, s in self.rules.sorts.items() if s == sort]
+        plain = [level(self.guide.cost(key, self._ctx(nt))) for nt in nts]
+        slots = [level(self.guide.child_cost(key, self._ctx(ch), parent, k)) for ch, parent, k in self._slots if ch in nts]
+        return min(plain + slots)
 
     # -- levels ------------------------------------------------------------------------------
 
@@ -109,6 +182,9 @@ class Enumerator:
                 self._apps(nt, p, c - cost, new)
             elif cost == c:
                 self.add_leaves(nt, p, new)
+        if c == 1:
+            for nt, t in self.seeds:
+                self._add_seed(nt, t, new)
         self._chains(new)
         for nt, block in new.items():
             self.blocks[nt][c] = block
@@ -144,6 +220,23 @@ class Enumerator:
                 if s == p.payload:
                     self._add(nt, var(name, s, i), self.inputs[i], new)
 
+    def _add_seed(self, nt: str, term: Term, new: dict[str, Block]) -> None:
+        def call(node: Term, args: list[np.ndarray]) -> np.ndarray:
+            if self.call is None:
+                raise Unsupported(f"call to {node.op}")
+            return self.call(node.op, args, self.width)
+
+        def leaf(node: Term) -> np.ndarray:
+            if node.value is None:
+                raise Unsupported("declared variable in a seed")
+            return self.inputs[node.value]
+
+        try:
+            row = evaluate(term, self.width, leaf, call)
+        except (Unsupported, ArithmeticError):
+            return  # a seed the vectors cannot evaluate is left out, as its terms would be
+        self._add(nt, term, row, new)
+
     def _chains(self, new: dict[str, Block]) -> None:
         consumed: dict[tuple[str, str], int] = {}
         changed = True
@@ -163,11 +256,33 @@ class Enumerator:
         kind, op, indices = p.payload
         sort = self.rules.sorts[nt]
         self._typing = (sort, self.rules.sorts[children[-1] if op == "ite" else children[0]], indices or ())
-        for split in _splits(budget, [sorted(self.blocks[ch]) for ch in children]):
+        if self.contextual:
+            views = [self._view(ch, production_key(p), k) for k, ch in enumerate(children)]
+        else:
+            views = [self.blocks[ch] for ch in children]
+        for split in _splits(budget, [sorted(v) for v in views]):
             if time.perf_counter() > self.deadline:
                 raise OutOfTime()
-            blocks = [self.blocks[ch][lv] for ch, lv in zip(children, split)]
+            blocks = [v[lv] for v, lv in zip(views, split)]
             self._combine(nt, kind, op, sort, blocks, new)
+
+    def _view(self, ch: str, parent: str, position: int) -> dict[int, Block]:
+        """The complete levels of `ch` as argument `position` of `parent` sees them (see the module
+        docstring); slots that shift the same keys by the same amounts share one view."""
+        shifts = self._shifts[(ch, parent, position)]
+        moved = tuple(sorted((k, d) for k, d in shifts.items() if d))
+        if not moved:
+            return self.blocks[ch]
+        view = self._views.setdefault((ch, moved), View())
+        for stored in sorted(self.blocks[ch]):
+            if view.done < stored < self.level:
+                block = self.blocks[ch][stored]
+                for t, row in zip(block.terms, block.rows):
+                    b = view.blocks.setdefault(stored + shifts[term_key(t)], Block())
+                    b.terms.append(t)
+                    b.rows.append(row)
+        view.done = self.level - 1
+        return {lv: b for lv, b in view.blocks.items() if lv < self.level}
 
     def _combine(self, nt, kind, op, sort, blocks: list[Block], new) -> None:
         mats = [b.matrix() for b in blocks]

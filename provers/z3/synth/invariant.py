@@ -15,6 +15,15 @@ I where post fails.
    inductive invariant over those atoms, so if it does not imply post (a post counterexample),
    no conjunction of them does, and the next, larger set of candidates is tried.
 
+A guide prices the families of atoms (cost.py: `atom_family`, in the context of sort `inv`);
+one fitted on verified invariants prices the families they use below the others. Where it
+prices them apart, or offers seeds (a model's sampled conjuncts), Houdini first runs on a
+ladder of growing candidate sets, the likeliest families per candidate first (the conditions
+of pre and post and the clauses of two of them are few; octagonal atoms and clauses of any two
+seed atoms are most of the candidates): smaller conjunctions, fewer counterexamples. The stages
+of a uniform guide follow, minus those inside a stage that already failed, so a wrong guess
+costs time, never an answer.
+
 The variables considered are those the transition relation assigns (their primed copy occurs
 in it); problems whose loop temporaries are parameters of the invariant (Code2Inv) thereby keep
 to the program's variables; where that fails, every parameter is tried.
@@ -23,6 +32,7 @@ to the program's variables; where that fails, every parameter is tried.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
 from fractions import Fraction
@@ -34,6 +44,15 @@ import z3
 from provers.z3.build import to_z3, z3_sort
 from provers.z3.constants import problem_literals
 from provers.z3.synth.cegis import Stats
+from provers.z3.synth.cost import (
+    FAMILIES,
+    Guide,
+    Uniform,
+    atom_family,
+    atom_key,
+    family_context,
+    seeds_of,
+)
 from provers.z3.synth.enumerate import OutOfTime
 from provers.z3.synth.oracle import HelperCalls, Unknown
 from provers.z3.synth.values import INT_DTYPE, Unsupported, evaluate
@@ -54,8 +73,15 @@ MAX_CONSTANTS = 16
 MAX_SEED = 60
 SAMPLE_STARTS = 8
 SAMPLE_STEPS = 12
-# Seconds spent at most on shortening an answer.
+# Seconds spent at most on shortening an answer, and at most this share of the time left;
+# with less than MINIMISE_FLOOR_S left, the answer is checked as found.
 MINIMISE_S = 2.0
+MINIMISE_SHARE = 0.3
+MINIMISE_FLOOR_S = 0.25
+# A guide's ladder of candidate sets (InvariantSearch.ladder): the first holds at least this many
+# candidates, each next one this many times the last.
+FIRST_STAGE = 32
+GROWTH = 2
 
 
 def add_app(op: str, *args: Term, sort: str = BOOL) -> Term:
@@ -67,7 +93,10 @@ def add_app(op: str, *args: Term, sort: str = BOOL) -> Term:
 class InvariantSearch:
     """The state of one invariant search: the Z3 encoding, samples and candidate atoms."""
 
-    def __init__(self, compiled, deadline: float, check, *, stats: Stats | None = None, seed: int = 0):
+    def __init__(
+        self, compiled, deadline: float, check, *, stats: Stats | None = None, seed: int = 0,
+        guide: Guide | None = None, problem_id: str = "",
+    ):
         problem = compiled.problem
         if len(problem.invariants) != 1 or len(problem.synth_funs) != 1:
             raise Unsupported("more than one invariant or function")
@@ -79,6 +108,8 @@ class InvariantSearch:
             raise Unsupported("invariant over sorts other than Int and Bool")
         self.deadline = deadline
         self.check = check
+        self.guide = guide or Uniform()
+        self.problem_id = problem_id
         self.stats = stats or Stats()
         self.stats.strategy = "invariant"
         self.rng = random.Random(seed)
@@ -99,6 +130,7 @@ class InvariantSearch:
                     if node.kind == VAR and node.value is not None and node.value >= n}
         self.assigned = sorted(assigned) or list(range(n))
         self.samples: list[tuple] = []
+        self._conditions: list[Term] | None = None
         self._z3_atoms: dict[int, tuple[Term, z3.ExprRef, z3.ExprRef]] = {}
 
     # -- Z3 ----------------------------------------------------------------------------------------
@@ -107,8 +139,8 @@ class InvariantSearch:
         return to_z3(term, self.ctx, args, self._call)
 
 
-    def _solve(self, *formulas) -> z3.ModelRef | None:
-        remaining = self.deadline - time.perf_counter()
+    def _solve(self, *formulas, until: float = float("inf")) -> z3.ModelRef | None:
+        remaining = min(self.deadline, until) - time.perf_counter()
         if remaining <= 0:
             raise OutOfTime()
         solver = z3.Solver(ctx=self.ctx)
@@ -219,7 +251,16 @@ class InvariantSearch:
     def condition_atoms(self) -> list[Term]:
         """The comparisons inside pre and post over the invariant's parameters, and those of pre
         and post projected on the program's variables (Z3's quantifier elimination removes the
-        temporaries: pre with them existential, post with them universal)."""
+        temporaries: pre with them existential, post with them universal); each with its negation."""
+        if self._conditions is None:
+            self._conditions = _dedup(self._find_conditions())
+        return self._conditions
+
+    def condition_keys(self) -> frozenset[tuple]:
+        """What `atom_family` needs to tell the condition atoms apart."""
+        return frozenset(atom_key(a) for a in self.condition_atoms())
+
+    def _find_conditions(self) -> list[Term]:
         out = []
         for term in (self.post_term, self.pre_term):
             for node in postorder(term):
@@ -325,44 +366,145 @@ class InvariantSearch:
             return lit(True, BOOL)
         return conj[0] if len(conj) == 1 else add_app("and", *conj)
 
-    def minimise(self, conj: list[Term]) -> list[Term]:
-        """Drop atoms (last first) while the rest stays inductive and safe: a shorter answer."""
-        keep = list(conj)
-        stop = time.perf_counter() + min(MINIMISE_S, 0.3 * max(0.0, self.deadline - time.perf_counter()))
-        for a in reversed(conj):
+    def minimise(self, conj: list[Term], stop: float) -> list[Term]:
+        """A shorter inductive and safe subset of the inductive and safe `conj`, within `stop`: the
+        atoms post needs (`support`), then atoms dropped one by one (last first) while the rest
+        stays inductive and safe. A query that does not finish by then ends the shortening, never
+        the search: what was found so far is returned."""
+        try:
+            keep = self.support(conj, stop)
+        except (Unknown, OutOfTime):
+            return conj
+        for a in reversed(list(keep)):
             if time.perf_counter() > stop:
                 break
             trial = [b for b in keep if b is not a]
-            if self._solve(self.pre, z3.Not(z3.And(*[self._pair(b)[0] for b in trial], self.ctx))) is not None:
-                continue
             xs = [self._pair(b)[0] for b in trial]
             ys = [self._pair(b)[1] for b in trial]
-            if self._solve(*xs, self.trans, z3.Not(z3.And(*ys, self.ctx))) is not None:
-                continue
-            if not self.safe(trial):
-                continue
+            try:
+                if self._solve(self.pre, z3.Not(z3.And(*xs, self.ctx)), until=stop) is not None:
+                    continue
+                if self._solve(*xs, self.trans, z3.Not(z3.And(*ys, self.ctx)), until=stop) is not None:
+                    continue
+                if self._solve(*xs, z3.Not(self.post), until=stop) is not None:
+                    continue
+            except (Unknown, OutOfTime):
+                break
             keep = trial
         return keep
+
+    def support(self, conj: list[Term], stop: float) -> list[Term]:
+        """The atoms of `conj` that post needs (an unsat core of conj and not post), closed under
+        what their own step needs (cores of conj, trans and not S'): the result S implies post and
+        S and trans imply S', and pre implies S as it implies conj. A handful of queries, where
+        dropping atoms one by one takes three an atom (hundreds of atoms: seconds)."""
+        solver = z3.Solver(ctx=self.ctx)
+        marks = [z3.Bool(f"keep{i}", self.ctx) for i in range(len(conj))]
+        for m, a in zip(marks, conj):
+            solver.add(z3.Implies(m, self._pair(a)[0]))
+        index = {m.get_id(): i for i, m in enumerate(marks)}
+
+        def core(*formulas) -> set[int]:
+            remaining = stop - time.perf_counter()
+            if remaining <= 0:
+                raise OutOfTime()
+            solver.set("timeout", max(1, int(remaining * 1000)))
+            solver.push()
+            solver.add(*formulas)
+            result = solver.check(*marks)
+            if result != z3.unsat:
+                raise Unknown(solver.reason_unknown() if result == z3.unknown else "not inductive")
+            found = {index[m.get_id()] for m in solver.unsat_core()}
+            solver.pop()
+            return found
+
+        needed = core(z3.Not(self.post))
+        while True:
+            ys = [self._pair(conj[i])[1] for i in sorted(needed)]
+            more = core(self.trans, z3.Not(z3.And(*ys, self.ctx)))
+            if more <= needed:
+                return [conj[i] for i in sorted(needed)]
+            needed |= more
 
     # -- the search --------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Term] | None:
         self.collect_samples()
         self.stats.points = len(self.samples)
+        for candidates in self.stages():
+            self.stats.stages += 1
+            filtered = self._on_samples(candidates)
+            self.stats.terms += len(candidates)
+            self.stats.kept += len(filtered)
+            conj = self.houdini(filtered)
+            if self.safe(conj):
+                return self._answer(conj)
+        return None
+
+    def stages(self):
+        """The candidate sets Houdini runs on, in order: the atoms over the variables trans
+        assigns, then with clauses, then both over every parameter; first, where the guide has a
+        preference, its ladder (see `ladder`); the guide's seeds join every set. A set inside one
+        that already failed is skipped: Houdini's answer on a set is the strongest inductive
+        conjunction of it, so a subset's is weaker and no safer."""
+        seeds = self._seeds()
+        failed: list[set[int]] = []
         tried: set[tuple[int, ...]] = set()
         for indices in (self.assigned, list(range(len(self.params)))):
             if tuple(indices) in tried:
                 continue
-            tried.add(tuple(indices))
             atoms, seed = self.atoms(indices)
-            for candidates in (atoms, atoms + self.clauses(seed)):
-                filtered = self._on_samples(candidates)
-                self.stats.terms += len(candidates)
-                self.stats.kept += len(filtered)
-                conj = self.houdini(filtered)
-                if self.safe(conj):
-                    return self._answer(conj)
-        return None
+            clauses = self.clauses(seed)
+            first = self.ladder(atoms, clauses, bool(seeds)) if not tried else []
+            tried.add(tuple(indices))
+            for candidates in (*first, atoms, atoms + clauses):
+                candidates = _dedup(seeds + candidates) if seeds else candidates
+                ids = {id(a) for a in candidates}
+                if not any(ids <= f for f in failed):
+                    yield candidates
+                    failed.append(ids)
+
+    def ladder(self, atoms: list[Term], clauses: list[Term], seeded: bool = False) -> list[list[Term]]:
+        """Growing candidate sets by the guide's family prices, none where it prices every family
+        alike and offers no seeds (a uniform guide: the stages stay as they were).
+
+        The families (`atom_family`; the clauses of two conditions `clause:cond`, the other
+        clauses of two seed atoms `clause`) are taken in order of price + log2(size), most likely
+        answer per candidate first; a stage ends where the set has grown to FIRST_STAGE, then to
+        GROWTH times the last stage, so a failed stage costs about what the next one does. The
+        last stage without a guide (every atom and clause) ends the ladder."""
+        context = family_context(self.problem_id, self.fun.name)
+        price = {f: self.guide.cost(f, context) for f in FAMILIES}
+        if len(set(price.values())) == 1 and not seeded:
+            return []
+        keys = self.condition_keys()
+        groups: dict[str, list[Term]] = {f: [] for f in FAMILIES}
+        for a in atoms + clauses:
+            groups[atom_family(a, keys)].append(a)
+        order = sorted((f for f in FAMILIES if groups[f]), key=lambda f: (price[f] + math.log2(len(groups[f])), f))
+        stages: list[list[Term]] = []
+        current: list[Term] = []
+        for f in order:
+            current += groups[f]
+            if len(current) == len(atoms) + len(clauses):
+                break  # every candidate: the last stage without a guide
+            if len(current) >= max(FIRST_STAGE, GROWTH * (len(stages[-1]) if stages else 0)):
+                stages.append(list(current))
+        return stages
+
+    def _seeds(self) -> list[Term]:
+        """The guide's seed conjuncts that are Boolean formulas over the parameters alone and that
+        the sample vectors can evaluate."""
+        out = []
+        for t in seeds_of(self.guide, self.problem_id).get(self.fun.name, []):
+            if t.sort != BOOL or not _pure(t):
+                continue
+            try:
+                self.holds_on([t], self.samples[:1])
+            except (Unsupported, ArithmeticError):
+                continue
+            out.append(t)
+        return out
 
     def clauses(self, seed: list[Term]) -> list[Term]:
         return [add_app("or", a, b) for a, b in itertools.combinations(seed, 2)]
@@ -374,8 +516,15 @@ class InvariantSearch:
         return [a for a, k in zip(atoms, ok) if k]
 
     def _answer(self, conj: list[Term]) -> dict[str, Term] | None:
-        short = self.minimise(conj)
-        for attempt in (short, conj):
+        """The checker's verdict on the inductive, safe conjunction, shortened first if time allows
+        (within MINIMISE_SHARE of what is left): shortening never costs the answer its budget."""
+        attempts = [conj]
+        remaining = self.deadline - time.perf_counter()
+        if remaining >= MINIMISE_FLOOR_S:
+            short = self.minimise(conj, time.perf_counter() + min(MINIMISE_S, MINIMISE_SHARE * remaining))
+            if len(short) < len(conj):
+                attempts.insert(0, short)
+        for attempt in attempts:
             bodies = {self.fun.name: self._body(attempt)}
             if self.check(bodies).verified:
                 return bodies
@@ -453,3 +602,13 @@ def _nullspace(rows: list[list[Fraction]], width: int) -> list[list[Fraction]]:
             v[c] = -m[i][f]
         basis.append(v)
     return basis
+
+
+def condition_keys(compiled, seconds: float = 10.0) -> frozenset[tuple]:
+    """The `atom_key`s of a problem's condition atoms, as the invariant search finds them (empty
+    for a problem it does not handle): what `atom_family` needs to classify a verified answer's
+    conjuncts as the search classifies its candidates."""
+    try:
+        return InvariantSearch(compiled, time.perf_counter() + seconds, check=None).condition_keys()
+    except (Unsupported, Unknown, OutOfTime):
+        return frozenset()
