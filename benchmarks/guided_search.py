@@ -8,13 +8,15 @@ under each round's learned guide, and next to cvc5, on a public benchmark split.
 1. The run: `proofloop run --config CONFIG` with `search.policy = true` (its guide kind and budget
    from the config; `--set` arguments pass through), or a finished run given by `--run-dir`. Its
    held-out problems never enter its dataset.
-2. For each budget of `--budgets`: every held-out problem searched once under the uniform cost and
-   under the guide of each round (checkpoints/round-r/guide.json), in `--workers` processes; every
+2. For the first budget of `--budgets`: every held-out problem searched once under the uniform cost
+   and under the guide of each round (checkpoints/round-r/guide.json); for the other budgets under
+   the uniform cost and the last round's guide; in `--workers` processes; every
    answer is checked again by the check pool. Solved count, PAR-2 (an unsolved problem counts
    2 x budget), and paired differences over problems (95% paired-bootstrap intervals): each
    round's guide against the uniform cost and against the round before.
 3. Ablation of the guide kind (`--kinds`): each kind fitted on the same rows, those the last round
-   trained on, at the first budget. (`model` and `mix` read a trained model: they are measured by
+   trained on, at the first budget. Within a budget the guides take turns problem by problem, so
+   a change of the machine's load falls on all of them alike. (`model` and `mix` read a trained model: they are measured by
    a run of their own with `--set search.guide=model`.)
 4. `--cvc5-budget S`: the last round's guide and cvc5 (`cvc5 --lang sygus2`) at S seconds each,
    cvc5's answers re-checked by proofloop's checker (benchmarks/vs_cvc5.py).
@@ -76,14 +78,21 @@ def round_guides(run_dir: Path) -> list[tuple[int, bool, Path]]:
     return [(r, bool(kept), Path(path) / "guide.json") for r, kept, path in rows if (Path(path) / "guide.json").is_file()]
 
 
-def solve(problems, guide, budget: float, workers: int, pool) -> dict[str, tuple[bool, float]]:
-    """problem id -> (verified after the pool's re-check, seconds)."""
+def solve(problems, guides: dict[str, object], budget: float, workers: int, pool) -> dict[str, dict[str, tuple[bool, float]]]:
+    """guide name -> problem id -> (verified after the pool's re-check, seconds). The guides take
+    their turns problem by problem (interleaved), so a change of the machine's load over the
+    minutes of a measurement falls on every guide alike."""
     from proofloop.evaluate import search_problems
     from proofloop.types import CheckLimits
 
-    results = search_problems(problems, CheckLimits(timeout_s=max(10.0, budget)), pool, budget_s=budget, guide=guide,
-                              workers=workers)
-    return {r.problem_id: (r.verified > 0, r.seconds) for r in results}
+    names = list(guides)
+    jobs = [(problem, name) for problem in problems for name in names]
+    results = search_problems([p for p, _ in jobs], CheckLimits(timeout_s=max(10.0, budget)), pool, budget_s=budget,
+                              guides=[guides[name] for _, name in jobs], workers=workers)
+    out: dict[str, dict[str, tuple[bool, float]]] = {name: {} for name in names}
+    for (problem, name), r in zip(jobs, results):
+        out[name][problem.id] = (r.verified > 0, r.seconds)
+    return out
 
 
 def par2(results: dict[str, tuple[bool, float]], budget: float) -> float:
@@ -137,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], help="section.key=value for the run (repeatable)")
     ap.add_argument("--out-dir", help="where the run directory goes (default: the config's)")
     ap.add_argument("--budgets", default="2,10", help="seconds per search, comma-separated")
-    ap.add_argument("--kinds", default="uniform,pcfg,phog", help="guide kinds fitted on the last round's rows")
+    ap.add_argument("--kinds", default="pcfg,phog", help="guide kinds fitted on the last round's rows")
     ap.add_argument("--cvc5-budget", type=float, default=30.0, help="0: no cvc5 comparison")
     ap.add_argument("--cvc5", default=shutil.which("cvc5") or "cvc5")
     ap.add_argument("--cvc5-cache", type=Path, help="JSON file of cvc5 runs to reuse and extend (cvc5 needs no guide)")
@@ -156,38 +165,41 @@ def main(argv: list[str] | None = None) -> None:
     report: dict = {"run_dir": str(run_dir), "heldout": len(problems), "budgets": {}, "kinds": {}, "cvc5": {}}
     print(f"held-out problems: {len(problems)}; rounds with a guide: {[r for r, _, _ in guides]}", flush=True)
     summary = {}
+    last = guides[-1] if guides else None
+    kinds = [k for k in args.kinds.split(",") if k and k != "uniform"]
     with CheckPool("local", workers=args.workers) as pool:
-        for budget in budgets:
-            table = {"uniform": solve(problems, prover.fit_guide("uniform", []), budget, args.workers, pool)}
-            for r, kept, path in guides:
-                table[f"round-{r}"] = solve(problems, prover.load_guide(path), budget, args.workers, pool)
-            print(f"\nbudget {budget:g} s, {len(problems)} held-out problems")
-            print(f"{'guide':10s} {'kept':>4s} {'solved':>6s} {'PAR-2':>7s}  {'vs uniform [95% CI]':>22s}  {'vs round before':>22s}")
-            names = list(table)
-            for i, name in enumerate(names):
-                kept = "" if name == "uniform" else ("yes" if dict((f"round-{r}", k) for r, k, _ in guides)[name] else "no")
-                vs_u = "" if name == "uniform" else diff_cell(table[name], table["uniform"])
-                vs_prev = diff_cell(table[name], table[names[i - 1]]) if i >= 2 else ""
-                print(f"{name:10s} {kept:>4s} {solved(table[name]):6d} {par2(table[name], budget):7.2f}  {vs_u:>22s}  {vs_prev:>22s}")
-            report["budgets"][str(budget)] = {name: res for name, res in table.items()}
-            if budget == budgets[0]:
-                rounds = [solved(table[n]) for n in names[1:]]
-                summary = {"budget": budget, "uniform": solved(table["uniform"]), "last": rounds[-1] if rounds else 0,
-                           "monotone": all(b >= a for a, b in zip(rounds, rounds[1:]))}
-        if guides and args.kinds:
-            rows = last_training_rows(run_dir)
-            print(f"\nablation: guide kinds fitted on the last round's {len(rows)} training rows, budget {budgets[0]:g} s")
-            for kind in args.kinds.split(","):
-                guide = prover.fit_guide(kind, rows)
-                res = solve(problems, guide, budgets[0], args.workers, pool)
-                report["kinds"][kind] = res
-                print(f"{kind:10s} solved={solved(res)} par2={par2(res, budgets[0]):.2f}")
-        if args.cvc5_budget and guides:
+        for i, budget in enumerate(budgets):
+            # Every round's guide (and the ablation's kinds) at the first budget; uniform and the
+            # last round's guide at the others.
+            chosen = {"uniform": prover.fit_guide("uniform", [])}
+            for r, kept, path in (guides if i == 0 else guides[-1:]):
+                chosen[f"round-{r}"] = prover.load_guide(path)
+            if i == 0 and guides:
+                rows = last_training_rows(run_dir)
+                chosen.update({f"{kind} (last rows)": prover.fit_guide(kind, rows) for kind in kinds})
+            started = time.perf_counter()
+            table = solve(problems, chosen, budget, args.workers, pool)
+            print(f"\nbudget {budget:g} s, {len(problems)} held-out problems ({time.perf_counter() - started:.0f} s)")
+            print(f"{'guide':18s} {'kept':>4s} {'solved':>6s} {'PAR-2':>7s}  {'vs uniform [95% CI]':>22s}  {'vs round before':>22s}")
+            kept_of = {f"round-{r}": k for r, k, _ in guides}
+            rounds = [n for n in table if n in kept_of]
+            for name, res in table.items():
+                kept = {True: "yes", False: "no"}.get(kept_of.get(name), "")
+                vs_u = "" if name == "uniform" else diff_cell(res, table["uniform"])
+                j = rounds.index(name) if name in rounds else -1
+                vs_prev = diff_cell(res, table[rounds[j - 1]]) if j >= 1 else ""
+                print(f"{name:18s} {kept:>4s} {solved(res):6d} {par2(res, budget):7.2f}  {vs_u:>22s}  {vs_prev:>22s}")
+            report["budgets"][str(budget)] = table
+            if i == 0:
+                counts = [solved(table[n]) for n in rounds]
+                summary = {"budget": budget, "uniform": solved(table["uniform"]), "last": counts[-1] if counts else 0,
+                           "monotone": all(b >= a for a, b in zip(counts, counts[1:]))}
+        if args.cvc5_budget and last:
             b = args.cvc5_budget
-            guided = solve(problems, prover.load_guide(guides[-1][2]), b, args.workers, pool)
+            guided = solve(problems, {"last": prover.load_guide(last[2])}, b, args.workers, pool)["last"]
             theirs = cvc5_runs(problems, b, args.workers, args.cvc5, args.cvc5_cache)
             report["cvc5"] = {"budget": b, "guided": guided, "cvc5": theirs}
-            print(f"\nat {b:g} s: guided (round {guides[-1][0]}) solved={solved(guided)} par2={par2(guided, b):.2f}; "
+            print(f"\nat {b:g} s: guided (round {last[0]}) solved={solved(guided)} par2={par2(guided, b):.2f}; "
                   f"cvc5 solved={solved(theirs)} par2={par2(theirs, b):.2f}")
             summary.update(cvc5_budget=b, guided=solved(guided), cvc5=solved(theirs))
     Path(args.out).write_text(json.dumps(report, indent=1))

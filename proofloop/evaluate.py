@@ -170,13 +170,14 @@ def search_problems(
     *,
     budget_s: float | None = None,
     guide: Any = None,
+    guides: Sequence[Any] | None = None,
     workers: int = 1,
     on_done: Callable[[int], None] | None = None,
 ) -> list[ProblemResult]:
     """The prover's own search on every problem (no model): one result per problem, n = 1.
 
     Each search gets `budget_s` (default DEFAULT_SEARCH_BUDGET_S) and `guide` (None: the uniform
-    cost), `workers` at a time in worker processes; its answer counts only when the check pool,
+    cost; `guides`: one per problem), `workers` at a time in worker processes; its answer counts only when the check pool,
     with the same limits as every other check, verifies it again (`recheck_found`).
     A prover without a search that needs no model is refused."""
     from proofloop.searchwork import search_many
@@ -186,7 +187,8 @@ def search_problems(
         prover = get_prover(problem.prover)
         if not (prover.can_search and prover.search_by_default):
             raise ProofloopError(f"--model search: the {problem.prover} prover has no search that runs without a model")
-    found = search_many(problems, guide=guide, budget_s=budget, limits=limits, workers=workers, on_done=on_done)
+    found = search_many(problems, guide=guide, guides=guides, budget_s=budget, limits=limits, workers=workers,
+                        on_done=on_done)
     results = []
     for problem, result in zip(problems, found):
         result = recheck_found(result, problem, limits, pool)

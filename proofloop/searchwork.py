@@ -71,14 +71,17 @@ def search_many(
     limits: CheckLimits,
     workers: int = 1,
     seeds: Sequence[int] | None = None,
+    guides: Sequence[Any] | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> list[SearchResult]:
-    """One search per problem (with `seeds[i]` for the i-th), in input order, `workers` at a time."""
+    """One search per problem (with `seeds[i]` and `guides[i]`, where given, for the i-th; else
+    `guide` for all), in input order, `workers` at a time."""
     seeds = list(seeds) if seeds is not None else [0] * len(problems)
+    guides = list(guides) if guides is not None else [guide] * len(problems)
     if workers <= 1 or len(problems) <= 1:
         results = []
-        for problem, seed in zip(problems, seeds):
-            results.append(search_one(problem, guide, budget_s, limits, seed))
+        for problem, seed, one_guide in zip(problems, seeds, guides):
+            results.append(search_one(problem, one_guide, budget_s, limits, seed))
             if on_done:
                 on_done(1)
         return results
@@ -89,8 +92,8 @@ def search_many(
     broken: list[int] = []
     with ProcessPoolExecutor(min(workers, len(problems)), mp_context=_mp_context(targets),
                              initializer=_init_worker, initargs=(targets,)) as pool:
-        futures = {pool.submit(_search_task, Spec.of(p), guide, budget_s, limits, seed): i
-                   for i, (p, seed) in enumerate(zip(problems, seeds))}
+        futures = {pool.submit(_search_task, Spec.of(p), g, budget_s, limits, seed): i
+                   for i, (p, seed, g) in enumerate(zip(problems, seeds, guides))}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -105,7 +108,7 @@ def search_many(
     # A worker died and took the pool with it: the searches that had not finished run again one at
     # a time, each in a pool of its own, so that only the one that kills its worker is lost.
     for i in sorted(broken):
-        out[i] = _isolated(problems[i], guide, budget_s, limits, seeds[i], targets)
+        out[i] = _isolated(problems[i], guides[i], budget_s, limits, seeds[i], targets)
         if on_done:
             on_done(1)
     return [out[i] for i in range(len(problems))]
