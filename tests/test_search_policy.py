@@ -154,3 +154,16 @@ def test_eval_searches_under_a_runs_guide(search_run, problems, tmp_path):
     assert result.stderr.startswith(f"error: --guide {bad}: not a guide file")
     result = runner.invoke(app, ["eval", "--model", "grammar", "--problems", str(problems), "--guide", str(guide)])
     assert result.exit_code == 2 and "use it with --model search" in result.stderr
+
+
+def test_search_many_takes_a_guide_per_problem(problems):
+    from proofloop.problemfile import load_problems
+    from provers.z3.synth.guides import fit_guide
+
+    loaded = sorted(load_problems(problems, prover="z3"), key=lambda p: p.id)
+    limits = CheckLimits(timeout_s=5.0)
+    phog = fit_guide("phog", [(p, p.reference) for p in loaded if p.split == "train"])
+    guides = [phog if i % 2 else fit_guide("uniform", []) for i in range(len(loaded))]
+    results = search_many(loaded, guides=guides, budget_s=10.0, limits=limits, workers=2)
+    assert [r.stats.get("guide") for r in results] == [g.name for g in guides]
+    assert all(r.verdict is not None and r.verdict.verified for r in results)
