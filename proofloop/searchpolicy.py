@@ -13,12 +13,11 @@ guide, and round 0 also scores the uniform cost (purpose "baseline", metrics uni
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from proofloop.errors import ConfigError
-from proofloop.trainers.common import STATS_FILE, TrainResult, load_result
+from proofloop.trainers.common import TrainResult, load_result, save_result
 
 if TYPE_CHECKING:
     from proofloop.config import RunConfig
@@ -91,12 +90,6 @@ def fit(ctx: "RunContext", r: int, policy: "Policy", rows: Sequence["DatasetRow"
     if not reads_model(ctx.cfg):
         result = TrainResult(steps=0, examples=len(solutions), tokens=0, seconds=time.perf_counter() - started,
                              loss_first=0.0, loss_last=0.0)
-        (out / STATS_FILE).write_text(_json(asdict(result)))
+        save_result(out, result)
     tmp.replace(out / GUIDE_FILE)  # last: a checkpoint with its guide file is complete
     return out, result
-
-
-def _json(data: dict) -> str:
-    import json
-
-    return json.dumps(data) + "\n"

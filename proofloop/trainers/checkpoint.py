@@ -8,17 +8,15 @@ top level holds the merged model, so the next round samples from it like from an
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from proofloop.trainers.common import STATS_FILE, TrainResult
+from proofloop.trainers.common import TrainResult, save_result
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,7 @@ def write_model(model: Any, tokenizer: Any, where: Path, result: TrainResult, *,
         model = model.to(dtype)
     model.save_pretrained(where)
     tokenizer.save_pretrained(where)
-    (where / STATS_FILE).write_text(json.dumps(asdict(result)) + "\n")
+    save_result(where, result)
 
 
 def merged_lora(model: Any, base: str | Path, adapter: Path, *, reload: bool, dtype: Any) -> Any:

@@ -112,6 +112,11 @@ def diverged(loss: float, step: int, total: int, settings: TrainSettings) -> Tra
     return TrainingDiverged(f"train: loss is {loss} at step {step}/{total} (lr={settings.lr}); lower train.lr")
 
 
+def save_result(checkpoint: Path, result: TrainResult) -> None:
+    """Write the TrainResult of a checkpoint (what `load_result` reads back)."""
+    (Path(checkpoint) / STATS_FILE).write_text(json.dumps(asdict(result)) + "\n")
+
+
 def load_result(checkpoint: Path) -> TrainResult | None:
     """The TrainResult saved with a complete checkpoint, or None if there is none."""
     path = Path(checkpoint) / STATS_FILE
